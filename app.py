@@ -1,0 +1,33 @@
+"""Generative Model Playground: `python app.py [--plugins-dir DIR] [--port N] [--share]`.
+
+Also the Hugging Face Space entry point (``app_file``).
+"""
+
+# `spaces` must come before torch on a ZeroGPU Space; it is optional everywhere else.
+import contextlib
+
+with contextlib.suppress(ImportError):
+    import spaces  # noqa: F401
+
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from playground.registry import get_registry, plugin_dirs_from_env  # noqa: E402
+from playground.ui.app import build_app, launch  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Generative Model Playground")
+    p.add_argument("--plugins-dir", action="append", default=[], help="extra plugins folder (repeatable)")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public link (uses the network)")
+    a = p.parse_args()
+    launch(get_registry(plugin_dirs_from_env() + a.plugins_dir), port=a.port, share=a.share)
+
+
+if __name__ == "__main__":
+    main()
+else:
+    demo = build_app(get_registry())  # for `gradio app.py` reload mode and for tests

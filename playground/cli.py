@@ -1,0 +1,232 @@
+"""``playground`` command line: train, sample, run a task, evaluate, list plugins/weights/datasets, serve, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import PlaygroundError
+from .params import ImageInput, param_specs
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from .registry import get_registry, plugin_dirs_from_env
+
+    dirs = plugin_dirs_from_env() + [Path(d) for d in (args.plugins_dir or [])]
+    return get_registry(dirs)
+
+
+def _add_params(parser: argparse.ArgumentParser, cls: type) -> None:
+    for s in param_specs(cls):
+        if s.type is ImageInput:
+            parser.add_argument(s.flag, dest=s.name, help=f"{s.help} (a file path)")
+            continue
+        extra = f" [{s.min}..{s.max}]" if s.min is not None or s.max is not None else ""
+        parser.add_argument(s.flag, dest=s.name, default=None, choices=s.choices,
+                            help=f"{s.help}{extra} (default: {s.default})")
+
+
+def _values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    return {s.name: getattr(args, s.name) for s in param_specs(cls) if getattr(args, s.name, None) is not None}
+
+
+def _family_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, add_help=False)
+    p.add_argument("family", nargs="?", help="model family name (see `playground plugins`)")
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from .engine import Trainer
+    from .images import make_grid, tensor_to_pil
+    from .weights import runs_dir
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    p = argparse.ArgumentParser(prog=f"playground train {fam.name}")
+    _add_params(p, fam.config)
+    p.add_argument("--out", help="checkpoint folder (default: runs/<family>/<timestamp>)")
+    p.add_argument("--resume", help="checkpoint folder to continue exactly")
+    p.add_argument("--device", help="auto, cpu, cuda, mps")
+    p.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
+    if args.help:
+        p.print_help()
+        return 0
+    a = p.parse_args(rest)
+    default_out = Path(a.resume) if a.resume else runs_dir(fam.name) / time.strftime("%Y%m%d-%H%M%S")
+    out = Path(a.out) if a.out else default_out
+
+    def show(pr: Any) -> None:
+        last = {n: v for s, n, v in pr.losses if s == pr.step}
+        loss = " ".join(f"{n}={v:.4f}" for n, v in last.items())
+        print(f"[{pr.status}] step {pr.step}/{pr.total} {loss} ({pr.steps_per_s:.1f} steps/s)", flush=True)
+
+    trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=a.resume, device=a.device,
+                      bf16=not a.no_bf16, on_progress=show)
+    pr = trainer.run()
+    if pr.preview is not None:
+        tensor_to_pil(make_grid(pr.preview, nrow=8), scale=2).save(out / "preview.png")
+    print(f"{pr.message} Checkpoint: {out}")
+    return 0
+
+
+def _image_values(values: dict[str, Any], cls: type) -> dict[str, Any]:
+    for s in param_specs(cls):
+        if s.type is ImageInput and values.get(s.name):
+            values[s.name] = Path(values[s.name])
+    return values
+
+
+def _print_result(result: Any, out: str | None) -> None:
+    from .images import make_grid, tensor_to_pil
+
+    print(json.dumps(result.values, indent=2, default=str))
+    if out and result.images:
+        imgs = [img for _, img in result.images]
+        if len(imgs) == 1:
+            tensor_to_pil(imgs[0], scale=2).save(out)
+        else:
+            size = max(i.shape[-1] for i in imgs)
+            same = [i if i.shape[-1] == size else i for i in imgs]
+            tensor_to_pil(make_grid(__import__("torch").stack(same), nrow=len(same)), scale=4).save(out)
+        print(f"wrote {out}")
+
+
+def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
+    from .inference import run_task
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    task_name = "generate" if args.command == "sample" else None
+    p = argparse.ArgumentParser(prog=f"playground {args.command} {fam.name}")
+    if task_name is None:
+        p.add_argument("task", choices=[t.name for t in fam.tasks])
+    p.add_argument("--weights", required=not args.help, help="weights name, run/NAME or a path")
+    p.add_argument("--out", help="write the output image(s) here (PNG)")
+    p.add_argument("--device")
+    if args.help:
+        p.print_help()
+        for t in fam.tasks:
+            print(f"\ntask {t.name}: {t.description}")
+            for s in param_specs(t.inputs):
+                print(f"  {s.flag}: {s.help} (default: {s.default})")
+        return 0
+    a, more = p.parse_known_args(rest)
+    task = fam.task(task_name or a.task)
+    tp = argparse.ArgumentParser(prog=f"playground run {fam.name} {task.name}")
+    _add_params(tp, task.inputs)
+    values = _image_values(_values(tp.parse_args(more), task.inputs), task.inputs)
+    _print_result(run_task(reg, fam.name, a.weights, task.name, values, a.device), a.out)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
+    from .inference import run_evaluate
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    p = argparse.ArgumentParser(prog=f"playground eval {fam.name}")
+    p.add_argument("--weights", required=not args.help)
+    p.add_argument("--json", help="also write the result as JSON here")
+    p.add_argument("--device")
+    if fam.evaluate_inputs is not None:
+        _add_params(p, fam.evaluate_inputs)
+    if args.help:
+        p.print_help()
+        return 0
+    a = p.parse_args(rest)
+    res = run_evaluate(reg, fam.name, a.weights, _values(a, fam.evaluate_inputs) if fam.evaluate_inputs else {},
+                       a.device)
+    print(json.dumps(res.values, indent=2, default=str))
+    if a.json:
+        Path(a.json).write_text(json.dumps({"family": fam.name, "weights": a.weights, "values": res.values,
+                                            "chart": res.chart.rows if res.chart else None}, indent=2, default=str))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, rest: list[str]) -> int:
+    reg = _registry(args)
+    for row in reg.status_rows():
+        print(f"{row['plugin']:<24} {row['status']:<20} {row['provides']}")
+        if row["last error"]:
+            print(f"    {row['last error']}\n    file: {row['file']}")
+    if rest and rest[0] == "--traceback":
+        for f in reg.failures:
+            print(f"\n--- {f.plugin} [{f.stage}] {f.file}\n{f.traceback}")
+    return 1 if reg.failures and "--strict" in rest else 0
+
+
+def cmd_weights(args: argparse.Namespace, rest: list[str]) -> int:
+    from .weights import list_weights
+
+    reg = _registry(args)
+    for fam in ([reg.family(args.family)] if args.family else reg.families.values()):
+        for e in list_weights(fam.name):
+            print(f"{fam.name:<14} {e.ref:<28} {e.source:<8} step {e.step:<7} data {e.dataset}  {e.path}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace, rest: list[str]) -> int:
+    reg = _registry(args)
+    for d in reg.datasets.values():
+        print(f"{d.name:<14} {d.kind:<7} {d.source:<9} {d.title}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, rest: list[str]) -> int:
+    from .ui.app import launch
+
+    p = argparse.ArgumentParser(prog="playground serve")
+    p.add_argument("--port", type=int)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public link (uses the network)")
+    a = p.parse_args(rest)
+    launch(_registry(args), port=a.port, share=a.share)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(rest)
+
+
+COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)"),
+            "sample": (cmd_run, "generate a grid from weights"),
+            "run": (cmd_run, "run any task of a family"),
+            "eval": (cmd_eval, "evaluate weights"),
+            "plugins": (cmd_plugins, "loaded and failed plugins"),
+            "weights": (cmd_weights, "available weights"),
+            "datasets": (cmd_datasets, "registered datasets"),
+            "serve": (cmd_serve, "run the web app"),
+            "bench": (cmd_bench, "speed and memory benchmarks")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    parser = argparse.ArgumentParser(prog="playground", description="Generative Model Playground")
+    parser.add_argument("--plugins-dir", action="append", help="extra plugins folder (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_) in COMMANDS.items():
+        if name in ("train", "sample", "run", "eval", "weights"):
+            _family_parser(sub, name, help_)
+        else:
+            sub.add_parser(name, help=help_, add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command in ("train", "sample", "run", "eval") and not args.family:
+        parser.error(f"{args.command} needs a FAMILY")
+    args.help = getattr(args, "help", False)
+    try:
+        return COMMANDS[args.command][0](args, rest)
+    except PlaygroundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

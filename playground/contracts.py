@@ -1,0 +1,132 @@
+"""The model-family contract: what a plugin implements and what the engine and UI rely on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .params import param
+
+
+@dataclass
+class TrainConfig:
+    """Settings every family shares; a family subclasses it and adds its own fields."""
+
+    dataset: str = param("digits", help="Training data (a registered dataset name, or folder:PATH).")
+    steps: int = param(2000, min=1, max=10_000_000, help="Optimisation steps in total.")
+    batch_size: int = param(128, min=1, max=65_536, help="Images per step.")
+    lr: float = param(1e-3, min=1e-8, max=1.0, help="Learning rate.")
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, batches and noise.")
+    log_every: int = param(25, min=1, max=1_000_000, help="Steps between logged losses.", advanced=True)
+    sample_every: int = param(250, min=1, max=1_000_000, help="Steps between sample grids.", advanced=True)
+    checkpoint_every: int = param(500, min=1, max=10_000_000, help="Steps between checkpoints.",
+                                  advanced=True)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a family may know about its data when it builds networks."""
+
+    channels: int
+    size: int
+    num_classes: int
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # N×C×H×W float in [-1, 1] on the training device
+    y: torch.Tensor | None = None
+
+
+@dataclass
+class Chart:
+    """A chart as data; the UI draws it with a native plot."""
+
+    rows: list[dict[str, Any]]
+    x: str
+    y: str
+    color: str | None = None
+    title: str = ""
+
+
+@dataclass
+class TaskResult:
+    images: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (caption, C×H×W in [-1, 1])
+    values: dict[str, Any] = field(default_factory=dict)
+    chart: Chart | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """An inference action a family offers; ``inputs`` is a dataclass of params/image_params.
+
+    ``chart`` is None, "line" or "bar" and says which plot the UI shows next to the images.
+    """
+
+    name: str
+    title: str
+    inputs: type
+    description: str = ""
+    chart: str | None = None
+
+
+@dataclass
+class ModelState:
+    """Everything a trained (or training) model is: the checkpoint round-trips all of it."""
+
+    family: str
+    config: TrainConfig
+    data: dict[str, Any]  # the data spec it was trained on (JSON-able)
+    info: DataInfo
+    modules: nn.ModuleDict
+    optimizers: dict[str, torch.optim.Optimizer]
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)  # fitted tensors that are not weights
+    step: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    generator: torch.Generator | None = None  # training randomness (batches, noise)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelFamily:
+    """Base class of a model family. Subclasses set the class attributes and implement the hooks.
+
+    Required: ``build``, ``train_step`` and one method per declared task (named like the task).
+    Optional: ``configure_optimizers``, ``finalize``, ``preview``, ``evaluate``.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    config: ClassVar[type[TrainConfig]] = TrainConfig
+    tasks: ClassVar[tuple[Task, ...]] = ()
+    evaluate_inputs: ClassVar[type | None] = None
+
+    def build(self, cfg: TrainConfig, info: DataInfo) -> nn.ModuleDict:
+        raise NotImplementedError
+
+    def configure_optimizers(self, cfg: TrainConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+        return {"main": torch.optim.Adam(modules.parameters(), lr=cfg.lr)}
+
+    def train_step(self, state: ModelState, batch: Batch) -> dict[str, torch.Tensor]:
+        """One optimisation step; return named scalar losses (tensors, not synchronised)."""
+        raise NotImplementedError
+
+    def data_filters(self, cfg: TrainConfig) -> dict[str, Any]:
+        """Extra DataSpec fields for training data, e.g. ``{"exclude_classes": (9,)}`` (optional)."""
+        return {}
+
+    def finalize(self, state: ModelState, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+        """Fit ``state.stats`` from training data before a checkpoint is written (optional)."""
+
+    def preview(self, state: ModelState, batch: Batch, generator: torch.Generator) -> torch.Tensor | None:
+        """Images (N×C×H×W in [-1, 1]) shown while training (optional)."""
+        return None
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(f"{self.name} has no task {name!r}; it offers {', '.join(t.name for t in self.tasks)}")

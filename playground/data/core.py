@@ -1,0 +1,141 @@
+"""Dataset contract: a registered DatasetInfo turns a DataSpec into ImageData (or PointData)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data, exactly: JSON-able, stored in every checkpoint so a run can be rebuilt."""
+
+    name: str
+    split: str = "train"  # "train" or "test"
+    size: int = 32
+    limit: int | None = None  # at most this many items (the first ones after a seeded shuffle)
+    exclude_classes: tuple[int, ...] = ()
+    only_classes: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["exclude_classes"] = list(self.exclude_classes)
+        d["only_classes"] = list(self.only_classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["exclude_classes"] = tuple(d.get("exclude_classes", ()))
+        d["only_classes"] = tuple(d.get("only_classes", ()))
+        return cls(**d)
+
+
+@dataclass
+class ImageData:
+    """Images stored as uint8 N×C×H×W (compact, device-resident); batches come out in [-1, 1]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    class_names: tuple[str, ...] = ()
+    factors: torch.Tensor | None = None  # per-image generative factors (e.g. shapes), if known
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise DataError(f"ImageData needs uint8 N×C×H×W images, got {self.images.dtype} {tuple(self.images.shape)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to(self, device: torch.device | str) -> ImageData:
+        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        return dataclasses.replace(self, images=self.images.to(device), labels=move(self.labels),
+                                   factors=move(self.factors))
+
+    def float_images(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
+        x = self.images if index is None else self.images[index]
+        return x.float().div_(127.5).sub_(1.0)
+
+    def subset(self, mask_or_index: torch.Tensor) -> ImageData:
+        pick = (lambda t: None if t is None else t[mask_or_index])  # noqa: E731
+        return dataclasses.replace(self, images=self.images[mask_or_index], labels=pick(self.labels),
+                                   factors=pick(self.factors))
+
+
+@dataclass
+class PointData:
+    """2-D points (toy distributions) with their mode centres and spread."""
+
+    points: torch.Tensor  # N×2 float
+    modes: torch.Tensor | None = None  # M×2 float
+    sigma: float = 0.0
+
+    def __len__(self) -> int:
+        return self.points.shape[0]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset a plugin registers. ``load(spec)`` returns ImageData (kind "image") or PointData."""
+
+    name: str
+    title: str
+    load: Callable[[DataSpec], ImageData | PointData]
+    kind: str = "image"
+    channels: int = 1
+    num_classes: int = 0
+    description: str = ""
+    source: str = "built-in"  # "built-in" never touches the network; "download" may
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] → uint8."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float N×C×H×W in [0, 1] → size×size with antialiasing (downscale) or bilinear (upscale)."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                                           antialias=True).clamp(0, 1)
+
+
+def split_indices(n: int, split: str, test_fraction: float = 0.2, seed: int = 1234) -> torch.Tensor:
+    """A fixed, seeded train/test split of ``n`` items (the same on every machine)."""
+    if split not in ("train", "test"):
+        raise DataError(f"Unknown split {split!r}; use 'train' or 'test'.")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(n * test_fraction))
+    return perm[n_test:] if split == "train" else perm[:n_test]
+
+
+def apply_spec_filters(data: ImageData, spec: DataSpec) -> ImageData:
+    """Class filters and the item limit, applied the same way for every dataset."""
+    if (spec.exclude_classes or spec.only_classes) and data.labels is None:
+        raise DataError(f"Dataset {spec.name!r} has no labels, so classes cannot be filtered.")
+    if spec.exclude_classes:
+        data = data.subset(~torch.isin(data.labels, torch.tensor(spec.exclude_classes)))
+    if spec.only_classes:
+        data = data.subset(torch.isin(data.labels, torch.tensor(spec.only_classes)))
+    if spec.limit is not None:
+        data = data.subset(torch.arange(min(spec.limit, len(data))))
+    if len(data) == 0:
+        raise DataError(f"Dataset {spec.name!r} is empty after filtering ({spec}).")
+    return data

@@ -1,0 +1,55 @@
+"""Device choice and the optional ZeroGPU decorator. Nothing here touches CUDA at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+
+ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """CUDA > MPS > CPU unless ``preference`` (or $PLAYGROUND_DEVICE) names one."""
+    pref = (preference or os.environ.get("PLAYGROUND_DEVICE") or "auto").lower()
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(pref)
+    except RuntimeError:
+        raise ConfigError(f"Unknown device {pref!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was asked for but is not available on this machine.")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("MPS was asked for but is not available on this machine.")
+    return dev
+
+
+def autocast(device: torch.device, enabled: bool = True) -> Any:
+    """bf16 autocast on CUDA (where it is fast and stable); a no-op context elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def gpu(fn: Callable | None = None, **kwargs: Any) -> Any:
+    """``spaces.GPU`` on a ZeroGPU Space, the identity elsewhere. Usable as @gpu or @gpu(duration=...)."""
+    try:
+        import spaces  # noqa: PLC0415 - only present on Spaces
+
+        deco = spaces.GPU
+    except ImportError:
+        return fn if callable(fn) else (lambda f: f)
+    return deco(fn) if callable(fn) else deco(**kwargs)

@@ -1,0 +1,66 @@
+"""Running a family's tasks and evaluation: one path for the UI, the CLI and the API."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from .contracts import TaskResult
+from .data import DataSpec, ImageData, load_dataset
+from .devices import pick_device
+from .errors import DataError, PluginError
+from .params import build_params
+from .weights import ModelCache
+
+_cache = ModelCache()
+_device_lock = threading.Lock()  # one model call at a time per process: predictable memory, no contention
+
+
+def model_cache() -> ModelCache:
+    return _cache
+
+
+def _check_result(family: str, task: str, result: Any) -> TaskResult:
+    if not isinstance(result, TaskResult):
+        raise PluginError(f"{family}.{task} returned {type(result).__name__}, not a TaskResult.")
+    for caption, img in result.images:
+        if not torch.is_tensor(img) or img.ndim != 3 or img.shape[0] not in (1, 3):
+            raise PluginError(f"{family}.{task} image {caption!r} is not a C×H×W tensor with 1 or 3 channels.")
+        if not torch.isfinite(img).all():
+            raise PluginError(f"{family}.{task} image {caption!r} contains NaN or Inf.")
+    return result
+
+
+def run_task(registry: Any, family: str, weights: str, task: str, values: dict[str, Any],
+             device: str | None = None) -> TaskResult:
+    """Validate ``values`` against the task's declared inputs, load the weights and run the task."""
+    fam = registry.family(family)
+    spec = fam.task(task)
+    inputs = build_params(spec.inputs, values)
+    with _device_lock:
+        state = _cache.get(registry, family, weights, pick_device(device))
+        with registry.guard(family, "infer"):
+            result = getattr(fam, task)(state, inputs)
+    return _check_result(family, task, result)
+
+
+def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any],
+                 device: str | None = None) -> TaskResult:
+    fam = registry.family(family)
+    if fam.evaluate_inputs is None or not hasattr(fam, "evaluate"):
+        raise PluginError(f"{fam.title} declares no evaluation.")
+    inputs = build_params(fam.evaluate_inputs, values)
+
+    def load(spec: DataSpec) -> ImageData:
+        data = load_dataset(registry.datasets, spec)
+        if not isinstance(data, ImageData):
+            raise DataError(f"{spec.name!r} is not an image dataset.")
+        return data
+
+    with _device_lock:
+        state = _cache.get(registry, family, weights, pick_device(device))
+        with registry.guard(family, "evaluate"):
+            result = fam.evaluate(state, inputs, load)
+    return _check_result(family, "evaluate", result)

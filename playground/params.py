@@ -1,0 +1,142 @@
+"""Declared parameters: dataclass fields whose metadata drives validation, the Train form and CLI flags.
+
+A family's config and each task's inputs are plain dataclasses built with :func:`param` and
+:func:`image_param`; one validator serves the UI, the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+class ImageInput:
+    """Marker type for a task input that is an image (upload or sketch)."""
+
+
+def param(
+    default: Any,
+    *,
+    help: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    choices: typing.Sequence[Any] | None = None,
+    label: str | None = None,
+    advanced: bool = False,
+) -> Any:
+    """A dataclass field with the metadata the UI and CLI need."""
+    meta = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None,
+            "label": label, "advanced": advanced}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def image_param(help: str = "", *, label: str | None = None) -> Any:
+    """A required image input; the UI offers upload and a sketchpad."""
+    meta = {"help": help, "label": label, "min": None, "max": None, "choices": None, "advanced": False}
+    return dataclasses.field(default=None, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: type
+    default: Any
+    help: str
+    label: str
+    min: float | None
+    max: float | None
+    choices: tuple[Any, ...] | None
+    advanced: bool
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def param_specs(cls: type) -> list[ParamSpec]:
+    """The declared parameters of a config or task-input dataclass, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else None
+        specs.append(ParamSpec(
+            name=f.name, type=hints[f.name], default=default, help=meta.get("help", ""),
+            label=meta.get("label") or f.name.replace("_", " "), min=meta.get("min"), max=meta.get("max"),
+            choices=meta.get("choices"), advanced=meta.get("advanced", False),
+        ))
+    return specs
+
+
+def _coerce(spec: ParamSpec, value: Any) -> Any:
+    name = spec.name
+    if spec.type is ImageInput:
+        return value
+    if value is None or (isinstance(value, str) and value.strip() == "" and spec.type is not str):
+        raise ConfigError(f"'{name}' is required ({spec.help or spec.type.__name__}).")
+    try:
+        if spec.type is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return low in ("true", "1", "yes")
+            return bool(value)
+        if spec.type is int:
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    raise ConfigError(f"'{name}' must be a finite whole number, got {value}.")
+                if value != int(value):
+                    raise ConfigError(f"'{name}' must be a whole number, got {value}.")
+            return int(value) if not isinstance(value, str) else int(float(value)) if "." in value else int(value)
+        if spec.type is float:
+            out = float(value)
+            if not math.isfinite(out):
+                raise ConfigError(f"'{name}' must be a finite number, got {value}.")
+            return out
+        if spec.type is str:
+            return str(value)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{name}' must be {spec.type.__name__}, got {value!r}.") from None
+    return value
+
+
+def validate_value(spec: ParamSpec, value: Any) -> Any:
+    """Coerce one value to its declared type and check its range and choices."""
+    out = _coerce(spec, value)
+    if spec.choices is not None and out not in spec.choices:
+        raise ConfigError(f"'{spec.name}' must be one of {', '.join(map(str, spec.choices))}; got {out!r}.")
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        if spec.min is not None and out < spec.min:
+            raise ConfigError(f"'{spec.name}' must be at least {spec.min}; got {out}.")
+        if spec.max is not None and out > spec.max:
+            raise ConfigError(f"'{spec.name}' must be at most {spec.max}; got {out}.")
+    return out
+
+
+def build_params(cls: type, values: dict[str, Any] | None = None, *, strict: bool = True) -> Any:
+    """Build a validated instance of ``cls`` from loose values (strings from the CLI, floats from the UI)."""
+    values = dict(values or {})
+    specs = {s.name: s for s in param_specs(cls)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown and strict:
+        raise ConfigError(f"Unknown setting(s) {', '.join(unknown)}; known: {', '.join(specs)}.")
+    kwargs = {}
+    for name, spec in specs.items():
+        kwargs[name] = validate_value(spec, values[name]) if name in values else spec.default
+    obj = cls(**kwargs)
+    check = getattr(obj, "check", None)
+    if callable(check):
+        check()
+    return obj
+
+
+def params_to_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

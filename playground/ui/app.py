@@ -1,0 +1,45 @@
+"""Build the Gradio app from the registry: one tab per family, plus Plugins."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import gradio as gr
+
+from ..jobs import TrainingJobs
+from .family_tab import FamilyTab
+from .plugins_tab import build_plugins_tab
+
+LAUNCH_OPTIONS: dict[str, Any] = {}  # filled below (after CSS) so tests launch exactly like the app
+CSS = """
+#plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
+"""
+LAUNCH_OPTIONS.update(ssr_mode=False, max_file_size="10mb", theme=gr.themes.Soft(), css=CSS, show_error=True,
+                      footer_links=["api", "settings"])
+
+
+def build_app(registry: Any) -> gr.Blocks:
+    jobs = TrainingJobs(registry)
+    with gr.Blocks(title="Generative Model Playground", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
+                    "Every action here is also an API endpoint and a `playground` CLI command.")
+        with gr.Tabs():
+            for fam in registry.families.values():
+                with gr.Tab(fam.title, id=fam.name):
+                    try:
+                        with registry.guard(fam.name, "ui"):
+                            FamilyTab(registry, fam, jobs).build()
+                    except Exception as exc:  # a plugin's UI failed: its tab says so; the app lives on
+                        gr.Markdown(f"⚠️ This tab could not be built: {exc}")
+                        traceback.print_exc()
+            with gr.Tab("Plugins", id="plugins"):
+                build_plugins_tab(registry)
+    demo.jobs = jobs  # type: ignore[attr-defined] - tests and the CLI reach the job manager through the app
+    return demo
+
+
+def launch(registry: Any, *, port: int | None = None, share: bool = False, **kwargs: Any) -> Any:
+    demo = build_app(registry)
+    demo.queue(max_size=64)
+    return demo.launch(server_port=port, share=share, **LAUNCH_OPTIONS, **kwargs)

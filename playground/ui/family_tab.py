@@ -1,0 +1,257 @@
+"""The tab of one model family: Generate (one sub-tab per declared task) · Train · Evaluate · Weights."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..contracts import ModelFamily
+from ..errors import PlaygroundError, WeightsError
+from ..images import make_grid, tensor_to_pil
+from ..inference import run_evaluate, run_task
+from ..jobs import TrainingJobs
+from ..params import param_specs
+from ..weights import import_file, list_weights, resolve
+from .widgets import build_inputs, chart_component, chart_update, gallery_value, param_component
+
+GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
+POLL_SECONDS = 1.0
+RESUME_KEEP = ("steps", "log_every", "sample_every", "checkpoint_every")
+
+
+def user_errors(fn: Any) -> Any:
+    """Show a PlaygroundError's message as a Gradio error (a toast in the page, an AppError in the API)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return wrapper
+
+
+def weight_refs(family: str) -> list[str]:
+    return [e.ref for e in list_weights(family)]
+
+
+def _checked_ref(family: str, ref: str) -> str:
+    # Only listed weights: the API must not become a way to open arbitrary server paths.
+    if ref not in weight_refs(family):
+        known = ", ".join(weight_refs(family)) or "none"
+        raise WeightsError(f"No weights {ref!r} for {family!r}. Available: {known}.")
+    return ref
+
+
+def weights_dropdown(family: str, label: str = "Weights") -> gr.Dropdown:
+    refs = weight_refs(family)
+    return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label,
+                       info="Shipped weights, your runs (run/…) and imports (import/…).")
+
+
+class FamilyTab:
+    def __init__(self, registry: Any, family: ModelFamily, jobs: TrainingJobs) -> None:
+        self.registry, self.family, self.jobs = registry, family, jobs
+        self.name = family.name
+        self.weight_dropdowns: list[gr.Dropdown] = []
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def build(self) -> None:
+        fam = self.family
+        gr.Markdown(f"### {fam.title}\n{fam.description}")
+        with gr.Tabs():
+            with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
+                for task in fam.tasks:
+                    with gr.Tab(task.title, id=f"{self.name}-{task.name}"):
+                        self._task_panel(task)
+            with gr.Tab("Train", id=f"{self.name}-train"):
+                self._train_panel()
+            with gr.Tab("Evaluate", id=f"{self.name}-evaluate"):
+                self._evaluate_panel()
+            with gr.Tab("Weights", id=f"{self.name}-weights"):
+                self._weights_panel()
+
+    def _task_panel(self, task: Any) -> None:
+        if task.description:
+            gr.Markdown(task.description)
+        with gr.Row():
+            with gr.Column(scale=1):
+                wd = weights_dropdown(self.name)
+                self.weight_dropdowns.append(wd)
+                comps, collect = build_inputs(param_specs(task.inputs))
+                run = gr.Button(task.title, variant="primary", elem_id=f"{self.name}-{task.name}-run")
+            with gr.Column(scale=1):
+                gallery = gr.Gallery(label="Output", format="png", columns=3, height=300, object_fit="contain",
+                                     elem_id=f"{self.name}-{task.name}-gallery")
+                values = gr.JSON(label="Values")
+                outputs = [gallery, values]
+                if task.chart:
+                    outputs.append(chart_component(task.chart))
+
+        @user_errors
+        def handler(weights: str, *vals: Any) -> tuple:
+            result = run_task(self.registry, self.name, _checked_ref(self.name, weights), task.name, collect(vals))
+            out = (gallery_value(result), result.values)
+            return out + (chart_update(result.chart, task.chart),) if task.chart else out
+
+        handler.__name__ = f"{self.name}_{task.name}"
+        run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
+
+    def _train_panel(self) -> None:
+        specs = [s for s in param_specs(self.family.config) if s.name != "dataset"]
+        image_sets = [n for n, d in self.registry.datasets.items() if d.kind == "image"]
+        with gr.Row():
+            with gr.Column(scale=1):
+                dataset = gr.Dropdown(choices=image_sets, value=self.family.config.dataset
+                                      if self.family.config.dataset in image_sets else image_sets[0],
+                                      label="Dataset", allow_custom_value=True,
+                                      info="A registered dataset, or folder:PATH for your own images.")
+                comps = [param_component(s) for s in specs if not s.advanced]
+                with gr.Accordion("Advanced", open=False):
+                    comps += [param_component(s) for s in specs if s.advanced]
+                ordered = [s for s in specs if not s.advanced] + [s for s in specs if s.advanced]
+                runs = [r for r in weight_refs(self.name) if r.startswith("run/")]
+                resume = gr.Dropdown(choices=["(new run)", *runs],
+                                     value="(new run)", label="Resume from",
+                                     info="Continue one of your runs exactly (only steps and intervals may change).")
+                with gr.Row():
+                    start = gr.Button("Start training", variant="primary", elem_id=f"{self.name}-train-start")
+                    stop = gr.Button("Stop", variant="stop", elem_id=f"{self.name}-train-stop")
+            with gr.Column(scale=1):
+                status = gr.Markdown("No training run yet.", elem_id=f"{self.name}-train-status")
+                curve = gr.LinePlot(x="step", y="loss", color="series", label="Loss", height=260)
+                preview = gr.Image(label="Preview (from the model being trained)", type="pil", height=300,
+                                   format="png")
+        self.resume_dropdown = resume
+
+        @user_errors
+        def start_fn(ds: str, resume_ref: str, *vals: Any) -> str:
+            values = {"dataset": ds, **{s.name: v for s, v in zip(ordered, vals, strict=True)}}
+            if resume_ref and resume_ref != "(new run)":
+                job = self.jobs.start(self.name, {k: values[k] for k in RESUME_KEEP}, resume=resume_ref)
+            else:
+                job = self.jobs.start(self.name, values)
+            return f"Started {job.ref}."
+
+        def stop_fn() -> str:
+            job = self.jobs.stop(self.name)
+            return "Stopping…" if job is not None and job.thread.is_alive() else "Nothing is training."
+
+        def status_fn() -> tuple:
+            return self._status()
+
+        start_fn.__name__ = f"{self.name}_train_start"
+        start.click(start_fn, [dataset, resume, *comps], [status], api_name=f"{self.name}_train_start")
+        stop.click(stop_fn, None, [status], api_name=f"{self.name}_train_stop")
+        timer = gr.Timer(POLL_SECONDS)
+        timer.tick(status_fn, None, [status, curve, preview], show_progress="hidden", api_visibility="private",
+                   concurrency_limit=None)
+        gr.api(self._status_json, api_name=f"{self.name}_train_status", concurrency_limit=None)
+
+    def _status(self) -> tuple:
+        job = self.jobs.get(self.name)
+        if job is None:
+            busy = self.jobs.running()
+            note = f"A {busy.family} run is training; one job runs at a time." if busy else "No training run yet."
+            return note, gr.skip(), gr.skip()
+        p = job.progress
+        frac = p.step / max(p.total, 1)
+        bar = "█" * int(frac * 20) + "░" * (20 - int(frac * 20))
+        eta = (p.total - p.step) / p.steps_per_s if p.steps_per_s > 0 and not p.done else 0
+        lines = [f"**{job.ref}** · {p.status} · step {p.step}/{p.total} `{bar}` {frac:.0%}",
+                 f"{p.steps_per_s:.1f} steps/s" + (f" · about {eta / 60:.1f} min left" if eta else "")]
+        if p.message:
+            lines.append(("⚠️ " if p.status == "failed" else "") + p.message)
+        if p.checkpoint:
+            lines.append(f"Last checkpoint: step {p.checkpoint_step} (weights `{job.ref}`)")
+        frame = pd.DataFrame(p.losses, columns=["step", "series", "loss"]) if p.losses else None
+        img = tensor_to_pil(make_grid(p.preview, nrow=8), scale=2) if p.preview is not None else None
+        return "  \n".join(lines), frame if frame is not None else gr.skip(), img if img is not None else gr.skip()
+
+    def _status_json(self) -> dict:
+        job = self.jobs.get(self.name)
+        if job is None:
+            return {"status": "idle"}
+        p = job.progress
+        return {"run": job.ref, "status": p.status, "step": p.step, "total": p.total, "message": p.message,
+                "checkpoint_step": p.checkpoint_step, "losses": p.losses[-20:]}
+
+    def _evaluate_panel(self) -> None:
+        fam = self.family
+        if fam.evaluate_inputs is None:
+            gr.Markdown(f"{fam.title} declares no evaluation.")
+            return
+        with gr.Row():
+            with gr.Column(scale=1):
+                wd = weights_dropdown(self.name)
+                self.weight_dropdowns.append(wd)
+                comps, collect = build_inputs(param_specs(fam.evaluate_inputs))
+                run = gr.Button("Evaluate", variant="primary", elem_id=f"{self.name}-evaluate-run")
+            with gr.Column(scale=1):
+                values = gr.JSON(label="Results")
+                chart = chart_component("line")
+
+        @user_errors
+        def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
+            progress(0, desc="Evaluating")
+            result = run_evaluate(self.registry, self.name, _checked_ref(self.name, weights), collect(vals))
+            return result.values, chart_update(result.chart, "line")
+
+        run.click(evaluate_fn, [wd, *comps], [values, chart], api_name=f"{self.name}_evaluate", **GPU)
+
+    def _weights_panel(self) -> None:
+        gr.Markdown("Shipped checkpoints, your training runs and imported files. A checkpoint is a folder with "
+                    "`model.safetensors` (weights, config in its metadata), `config.json` and a model card.")
+        table = gr.Dataframe(self._weights_table(), label="Available weights", interactive=False)
+        with gr.Row():
+            with gr.Column():
+                wd = weights_dropdown(self.name, "Show")
+                self.weight_dropdowns.append(wd)
+                card = gr.Markdown(self._card(wd.value) if wd.value else "")
+                download = gr.File(label="model.safetensors of the selected weights", interactive=False)
+            with gr.Column():
+                upload = gr.File(label="Import a model.safetensors", file_types=[".safetensors"], type="filepath")
+                name = gr.Textbox(label="Name for the import", placeholder="my-model")
+                do_import = gr.Button("Import", elem_id=f"{self.name}-import")
+                result = gr.Markdown()
+
+        @user_errors
+        def card_fn(ref: str) -> tuple:
+            return self._card(_checked_ref(self.name, ref)), str(resolve(self.name, ref) / "model.safetensors")
+
+        @user_errors
+        def import_fn(path: str | None, label: str) -> tuple:
+            if not path:
+                raise WeightsError("Choose a .safetensors file to import first.")
+            entry = import_file(self.registry, self.name, path, label or None)
+            refs = weight_refs(self.name)
+            return (f"Imported as `{entry.ref}` (step {entry.step}, trained on {entry.dataset}).",
+                    self._weights_table(), *[gr.update(choices=refs) for _ in self.weight_dropdowns])
+
+        wd.change(card_fn, [wd], [card, download], api_name=f"{self.name}_weights_card")
+        do_import.click(import_fn, [upload, name], [result, table, *self.weight_dropdowns],
+                        api_name=f"{self.name}_weights_import")
+        refresh = gr.Button("Refresh lists", size="sm")
+        refresh.click(self._refresh, None, [table, self.resume_dropdown, *self.weight_dropdowns],
+                      api_name=f"{self.name}_weights_list")
+
+    def _refresh(self) -> tuple:
+        refs = weight_refs(self.name)
+        runs = ["(new run)"] + [r for r in refs if r.startswith("run/")]
+        updates = [gr.update(choices=refs) for _ in self.weight_dropdowns]
+        return (self._weights_table(), gr.update(choices=runs), *updates)
+
+    def _weights_table(self) -> pd.DataFrame:
+        rows = [{"weights": e.ref, "source": e.source, "step": e.step, "trained on": e.dataset}
+                for e in list_weights(self.name)]
+        return pd.DataFrame(rows, columns=["weights", "source", "step", "trained on"])
+
+    def _card(self, ref: str) -> str:
+        entry = next((e for e in list_weights(self.name) if e.ref == ref), None)
+        if entry is None:
+            return ""
+        return entry.card or f"**{ref}**: step {entry.step}, trained on `{entry.dataset}` (no model card)."

@@ -1,0 +1,39 @@
+"""The Plugins tab: what loaded, what failed and why, and how to add one."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+HOW_TO = """**Add a model family**: put one Python file (or a package folder) in a folder and start the app with
+`python app.py --plugins-dir FOLDER` (or set `PLAYGROUND_PLUGINS_DIR`). A plugin registers families with
+`@playground.hookimpl def register_models(register): register(MyFamily())`; its config dataclass becomes the
+Train form and its declared tasks become tabs. Skip a plugin with `PLAYGROUND_DISABLE_PLUGINS=name` or by
+renaming it to `name.py.disabled`. See `docs/plugins.md`."""
+
+
+def failures_markdown(registry: Any) -> str:
+    if not registry.failures:
+        return "No plugin failures."
+    parts = []
+    for f in registry.failures:
+        tb = html.escape(f.traceback.strip()) if f.traceback else "(no traceback)"
+        parts.append(f"<details><summary><b>{html.escape(f.plugin)}</b> · {f.stage} · "
+                     f"{html.escape(f.message)}</summary>\n\n<code>{html.escape(f.file)}</code>\n\n"
+                     f"<pre>{tb}</pre></details>")
+    return "\n\n".join(parts)
+
+
+def build_plugins_tab(registry: Any) -> None:
+    gr.Markdown(HOW_TO)
+    table = gr.Dataframe(pd.DataFrame(registry.status_rows()), label="Plugins", interactive=False, wrap=True,
+                         elem_id="plugins-table")
+    fails = gr.Markdown(failures_markdown(registry), elem_id="plugins-failures")
+
+    def status() -> tuple:
+        return pd.DataFrame(registry.status_rows()), failures_markdown(registry)
+
+    gr.Button("Refresh", size="sm").click(status, None, [table, fails], api_name="plugins_status")

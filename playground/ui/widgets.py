@@ -1,0 +1,99 @@
+"""Declared parameters → Gradio components, and task results → component values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..contracts import Chart, TaskResult
+from ..images import tensor_to_pil
+from ..params import ImageInput, ParamSpec
+
+DISPLAY_SIDE = 160  # small images are upscaled (nearest) to about this many pixels for display
+
+
+def param_component(spec: ParamSpec, *, value: Any = None, choices: list[str] | None = None) -> gr.components.Component:
+    """One input component for a declared parameter (images are handled by :func:`image_components`)."""
+    label, info = spec.label.capitalize(), spec.help or None
+    value = spec.default if value is None else value
+    if choices is not None or spec.choices is not None:
+        return gr.Dropdown(choices=list(choices if choices is not None else spec.choices), value=value, label=label,
+                           info=info)
+    if spec.type is bool:
+        return gr.Checkbox(value=value, label=label, info=info)
+    if spec.type in (int, float) and spec.min is not None and spec.max is not None \
+            and spec.max - spec.min <= 1000 and not (spec.type is float and spec.max > 10):
+        step = 1 if spec.type is int else (spec.max - spec.min) / 100
+        return gr.Slider(spec.min, spec.max, value=value, step=step, label=label, info=info)
+    if spec.type in (int, float):
+        return gr.Number(value=value, label=label, info=info, precision=0 if spec.type is int else None)
+    return gr.Textbox(value=value, label=label, info=info)
+
+
+def image_components(spec: ParamSpec) -> tuple[gr.Image, gr.Sketchpad]:
+    """An upload and a sketchpad for one image input; the upload wins when both are given."""
+    with gr.Tabs():
+        with gr.Tab("Upload"):
+            up = gr.Image(type="pil", image_mode=None, sources=["upload", "clipboard"], label=spec.label.capitalize(),
+                          height=260)
+        with gr.Tab("Draw"):
+            sk = gr.Sketchpad(type="numpy", image_mode="L", label="Draw (light background, dark ink)",
+                              canvas_size=(280, 280), height=320)
+    return up, sk
+
+
+def build_inputs(specs: list[ParamSpec]) -> tuple[list[gr.components.Component], Any]:
+    """Components for all specs, and a function mapping the handler's positional values back to a dict."""
+    comps: list[gr.components.Component] = []
+    layout: list[tuple[str, int]] = []  # (name, number of components)
+    images = [s for s in specs if s.type is ImageInput]
+    others = [s for s in specs if s.type is not ImageInput]
+    for s in images:
+        comps.extend(image_components(s))
+        layout.append((s.name, 2))
+    for s in others:
+        comps.append(param_component(s))
+        layout.append((s.name, 1))
+
+    def collect(values: tuple[Any, ...]) -> dict[str, Any]:
+        out, i = {}, 0
+        for name, k in layout:
+            if k == 2:
+                upload, sketch = values[i], values[i + 1]
+                out[name] = upload if upload is not None else sketch
+            else:
+                out[name] = values[i]
+            i += k
+        return out
+
+    return comps, collect
+
+
+def gallery_value(result: TaskResult) -> list[tuple[Any, str]]:
+    out = []
+    for caption, img in result.images:
+        scale = max(1, DISPLAY_SIDE // max(img.shape[-1], 1))
+        out.append((tensor_to_pil(img, scale=scale), caption))
+    return out
+
+
+def chart_frame(chart: Chart | None) -> pd.DataFrame:
+    if chart is None:
+        return pd.DataFrame()
+    return pd.DataFrame(chart.rows)
+
+
+def chart_component(kind: str, label: str = "") -> gr.components.Component:
+    cls = gr.BarPlot if kind == "bar" else gr.LinePlot
+    return cls(label=label or None, height=260)
+
+
+def chart_update(chart: Chart | None, kind: str) -> Any:
+    if chart is None:
+        return gr.update(value=None)
+    kwargs: dict[str, Any] = {"value": chart_frame(chart), "x": chart.x, "y": chart.y, "label": chart.title}
+    if chart.color:
+        kwargs["color"] = chart.color
+    return gr.update(**kwargs)

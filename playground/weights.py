@@ -1,0 +1,151 @@
+"""Where checkpoints live and how they are found: shipped ``weights/``, the user's runs and imports.
+
+A weights reference is ``NAME`` (shipped), ``run/NAME`` (trained here), ``import/NAME`` (imported), or
+a path to a checkpoint folder or ``model.safetensors`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, read_metadata
+from .contracts import ModelState
+from .errors import WeightsError
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"
+MAX_IMPORT_BYTES = 200 * 1024 * 1024
+
+
+def shipped_dir() -> Path:
+    return Path(os.environ.get("PLAYGROUND_WEIGHTS_DIR", SHIPPED_DIR))
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("PLAYGROUND_HOME", Path.home() / ".cache" / "playground"))
+
+
+def runs_dir(family: str) -> Path:
+    return home_dir() / "runs" / family
+
+
+def imports_dir(family: str) -> Path:
+    return home_dir() / "imports" / family
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    ref: str
+    path: Path
+    source: str  # shipped | run | import
+    step: int
+    dataset: str
+    card: str  # model card markdown ("" if none)
+
+
+def _entries(folder: Path, family: str, source: str, prefix: str) -> list[WeightsEntry]:
+    out = []
+    if not folder.is_dir():
+        return out
+    for d in sorted(folder.iterdir()):
+        if d.name.startswith(".") or not (d / MODEL_FILE).exists():
+            continue
+        try:
+            meta = read_metadata(d)
+        except WeightsError:
+            continue  # listed nowhere rather than breaking the list; loading it by name says why
+        if meta["family"] != family:
+            continue
+        card = (d / "README.md").read_text() if (d / "README.md").exists() else ""
+        out.append(WeightsEntry(prefix + d.name, d, source, int(meta["step"]), meta["data"].get("name", "?"), card))
+    return out
+
+
+def list_weights(family: str) -> list[WeightsEntry]:
+    """Shipped first, then runs and imports (newest names sort last)."""
+    return (_entries(shipped_dir() / family, family, "shipped", "")
+            + _entries(runs_dir(family), family, "run", "run/")
+            + _entries(imports_dir(family), family, "import", "import/"))
+
+
+def resolve(family: str, ref: str) -> Path:
+    """The checkpoint folder for a reference; errors list what exists."""
+    if not ref or not str(ref).strip():
+        raise WeightsError(f"No weights chosen for {family!r}.")
+    ref = str(ref).strip()
+    for prefix, root in (("run/", runs_dir(family)), ("import/", imports_dir(family))):
+        if ref.startswith(prefix):
+            cand = root / ref[len(prefix):]
+            break
+    else:
+        cand = shipped_dir() / family / ref
+    if cand.is_dir() and (cand / MODEL_FILE).exists():
+        return cand
+    path = Path(ref).expanduser()
+    if path.is_file() and path.suffix == ".safetensors":
+        return path.parent
+    if path.is_dir() and (path / MODEL_FILE).exists():
+        return path
+    known = ", ".join(e.ref for e in list_weights(family)) or "none"
+    raise WeightsError(f"No weights {ref!r} for {family!r}. Available: {known}.")
+
+
+def safe_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:64]
+    if not name:
+        raise WeightsError(f"{text!r} is not usable as a weights name.")
+    return name
+
+
+def import_file(registry: Any, family: str, file: str | Path, name: str | None = None) -> WeightsEntry:
+    """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports."""
+    src = Path(file)
+    if src.stat().st_size > MAX_IMPORT_BYTES:
+        raise WeightsError(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB is over the "
+                           f"{MAX_IMPORT_BYTES // 10**6} MB limit.")
+    load_checkpoint(registry, src, family=family)  # raises a WeightsError that names the mismatch
+    dest = imports_dir(family) / safe_name(name or src.stem)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest / MODEL_FILE)
+    meta = read_metadata(dest)
+
+    (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return next(e for e in list_weights(family) if e.path == dest)
+
+
+class ModelCache:
+    """Loaded models for inference, keyed by file identity, least recently used evicted."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple, ModelState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, registry: Any, family: str, ref: str, device: torch.device) -> ModelState:
+        folder = resolve(family, ref)
+        f = folder / MODEL_FILE
+        st = f.stat()
+        key = (family, str(f.resolve()), st.st_mtime_ns, st.st_size, str(device))
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        state = load_checkpoint(registry, folder, device=device, family=family)
+        with self._lock:
+            self._items[key] = state
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return state
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
