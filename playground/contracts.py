@@ -103,6 +103,8 @@ class ModelFamily:
     config: ClassVar[type[TrainConfig]] = TrainConfig
     tasks: ClassVar[tuple[Task, ...]] = ()
     evaluate_inputs: ClassVar[type | None] = None
+    # Config overrides that make a run tiny but still able to learn: the conformance tests use them.
+    smoke_config: ClassVar[dict[str, Any]] = {}
 
     def build(self, cfg: TrainConfig, info: DataInfo) -> nn.ModuleDict:
         raise NotImplementedError

@@ -164,7 +164,7 @@ class Trainer:
                 with self.registry.guard(fam.name, "train"), autocast(self.device, self.bf16):
                     losses = fam.train_step(state, batch)
             except Exception as exc:
-                if is_oom(exc) or is_oom(exc.__cause__ or exc):
+                if is_oom(exc):
                     if self.device.type == "cuda":
                         torch.cuda.empty_cache()
                     raise TrainingError(

@@ -117,7 +117,12 @@ class Registry:
 
     @staticmethod
     def _import(name: str, path: Path, index: int) -> ModuleType:
-        modname = f"playground_plugins_{index}.{name}"
+        parent = f"playground_plugins_{index}"
+        if parent not in sys.modules:  # an empty namespace package so `from . import x` can resolve
+            ns = ModuleType(parent)
+            ns.__path__ = []
+            sys.modules[parent] = ns
+        modname = f"{parent}.{name}"
         init = path / "__init__.py" if path.is_dir() else path
         locations = [str(path)] if path.is_dir() else None
         spec = importlib.util.spec_from_file_location(modname, init, submodule_search_locations=locations)
@@ -208,8 +213,9 @@ class Registry:
     def guard(self, family: str, stage: str) -> Iterator[None]:
         """Run a family's own code; an unexpected exception is recorded and re-raised as PluginError.
 
-        Errors that already carry a user message (PlaygroundError) pass through unrecorded.
+        Errors that already carry a user message (PlaygroundError) and out-of-memory pass through unrecorded.
         """
+        from .devices import is_oom
         from .errors import PlaygroundError
 
         try:
@@ -217,6 +223,8 @@ class Registry:
         except PlaygroundError:
             raise
         except Exception as exc:
+            if is_oom(exc):  # a resource limit, not a plugin bug: the caller turns it into advice
+                raise
             plugin = self.owner_of(family)
             record = self.plugins.get(plugin)
             self._fail(plugin, record.file if record else "?", stage, f"{type(exc).__name__}: {exc}",

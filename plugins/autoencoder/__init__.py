@@ -76,6 +76,7 @@ class Autoencoder(pg.ModelFamily):
                    "codes drawn from a Gaussian fitted to the training codes.")
     config = AEConfig
     evaluate_inputs = EvaluateIn
+    smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "lr": 2e-3}
     tasks = (
         pg.Task("reconstruct", "Reconstruct", ImageIn, "Encode and decode an image."),
         pg.Task("denoise", "Denoise", DenoiseIn, "Corrupt a clean image, then denoise it."),

@@ -1,0 +1,118 @@
+"""Every registered model family, built-in or plugin, must pass these."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from playground.checkpoint import load_checkpoint
+from playground.engine import Trainer
+from playground.params import ImageInput, build_params, param_specs
+from playground.registry import Registry
+
+FAMILIES = sorted(Registry().families)
+STEPS = 300
+
+
+def smoke(fam, **extra):
+    return {**fam.smoke_config, "dataset": "digits", "seed": 0, **extra}
+
+
+def task_values(task, image: Image.Image) -> dict:
+    return {s.name: image for s in param_specs(task.inputs) if s.type is ImageInput}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short run per family (module-scoped: the learning, task and save/load tests share it)."""
+    reg = Registry()
+    out = {}
+    for name in FAMILIES:
+        fam = reg.family(name)
+        folder = tmp_path_factory.mktemp(name)
+        trainer = Trainer(reg, name, smoke(fam, steps=STEPS, log_every=1, checkpoint_every=10_000),
+                          out_dir=folder / "ckpt", device="cpu")
+        progress = trainer.run()
+        out[name] = (reg, fam, trainer.state, progress, folder / "ckpt")
+    return out
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_training_lowers_the_loss_well_below_an_untrained_model(trained, name):
+    _, _, _, progress, _ = trained[name]
+    assert progress.status == "finished" and progress.step == STEPS
+    series = sorted({n for _, n, _ in progress.losses})
+    key = "loss" if "loss" in series else series[0]
+    values = [v for _, n, v in progress.losses if n == key]
+    untrained, final = values[0], sum(values[-20:]) / 20
+    assert final < 0.5 * untrained, (untrained, final)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_task_returns_declared_outputs(trained, name, digit_png):
+    reg, fam, state, _, _ = trained[name]
+    state.modules.eval()
+    image = Image.open(digit_png)
+    for task in fam.tasks:
+        inputs = build_params(task.inputs, task_values(task, image))
+        with torch.no_grad():
+            result = getattr(fam, task.name)(state, inputs)
+        assert result.images, f"{task.name} returned no images"
+        for caption, img in result.images:
+            assert img.dtype == torch.float32 and img.ndim == 3, (task.name, caption, img.dtype, img.shape)
+            assert img.shape[0] == state.info.channels
+            assert img.min() >= -1 and img.max() <= 1 and torch.isfinite(img).all()
+        json.dumps(result.values)  # the API returns these as JSON
+        if task.chart:
+            assert result.chart is not None and result.chart.rows
+            assert {result.chart.x, result.chart.y} <= set(result.chart.rows[0])
+        else:
+            assert result.chart is None
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
+    reg, fam, state, _, ckpt = trained[name]
+    loaded = load_checkpoint(reg, ckpt, family=name)
+    state.modules.eval()
+    image = Image.open(digit_png)
+    for task in fam.tasks:
+        inputs = build_params(task.inputs, task_values(task, image))
+        with torch.no_grad():
+            a = getattr(fam, task.name)(state, inputs)
+            b = getattr(fam, task.name)(loaded, inputs)
+        for (_, x), (_, y) in zip(a.images, b.images, strict=True):
+            assert torch.equal(x, y), task.name
+        assert a.values == b.values
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, name, home):
+    reg = Registry()
+    fam = reg.family(name)
+    cfg = smoke(fam, steps=30, log_every=4, checkpoint_every=10_000)
+    full = Trainer(reg, name, cfg, out_dir=tmp_path / "full", device="cpu")
+    full.run()
+
+    def stop_at_12(progress):
+        if progress.step >= 12:
+            part.stop()
+
+    part = Trainer(reg, name, cfg, out_dir=tmp_path / "part", device="cpu", on_progress=stop_at_12)
+    p1 = part.run()
+    assert p1.status == "stopped" and p1.step == 12
+    resumed = Trainer(reg, name, {"steps": 30}, out_dir=tmp_path / "part", resume=tmp_path / "part", device="cpu")
+    p2 = resumed.run()
+    assert p2.status == "finished" and p2.step == 30
+    a, b = full.state.modules.state_dict(), resumed.state.modules.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    for k in full.state.stats:
+        assert torch.equal(full.state.stats[k], resumed.state.stats[k]), k
+    # Optimiser state matches too (the next step would be the same).
+    sa, sb = full.state.optimizers["main"].state_dict(), resumed.state.optimizers["main"].state_dict()
+    for i in sa["state"]:
+        for k, v in sa["state"][i].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (i, k)
