@@ -49,7 +49,8 @@ def _checked_ref(family: str, ref: str) -> str:
 
 def weights_dropdown(family: str, label: str = "Weights") -> gr.Dropdown:
     refs = weight_refs(family)
-    return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label,
+    # Custom values allowed: runs made after the page loaded are valid; _checked_ref guards the API.
+    return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label, allow_custom_value=True,
                        info="Shipped weights, your runs (run/…) and imports (import/…).")
 
 
@@ -116,7 +117,7 @@ class FamilyTab:
                 ordered = [s for s in specs if not s.advanced] + [s for s in specs if s.advanced]
                 runs = [r for r in weight_refs(self.name) if r.startswith("run/")]
                 resume = gr.Dropdown(choices=["(new run)", *runs],
-                                     value="(new run)", label="Resume from",
+                                     value="(new run)", label="Resume from", allow_custom_value=True,
                                      info="Continue one of your runs exactly (only steps and intervals may change).")
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary", elem_id=f"{self.name}-train-start")

@@ -23,13 +23,21 @@ def param_component(spec: ParamSpec, *, value: Any = None, choices: list[str] | 
                            info=info)
     if spec.type is bool:
         return gr.Checkbox(value=value, label=label, info=info)
-    if spec.type in (int, float) and spec.min is not None and spec.max is not None \
-            and spec.max - spec.min <= 1000 and not (spec.type is float and spec.max > 10):
+    if _slider(spec):
         step = 1 if spec.type is int else (spec.max - spec.min) / 100
         return gr.Slider(spec.min, spec.max, value=value, step=step, label=label, info=info)
     if spec.type in (int, float):
         return gr.Number(value=value, label=label, info=info, precision=0 if spec.type is int else None)
     return gr.Textbox(value=value, label=label, info=info)
+
+
+def _slider(spec: ParamSpec) -> bool:
+    """A slider for short linear ranges; a number box for wide or logarithmic ones (learning rates)."""
+    if spec.type not in (int, float) or spec.min is None or spec.max is None:
+        return False
+    if spec.type is int:
+        return spec.max - spec.min <= 1000
+    return spec.max - spec.min <= 10 and (spec.min <= 0 or spec.max / spec.min < 100)
 
 
 def image_components(spec: ParamSpec) -> tuple[gr.Image, gr.Sketchpad]:

@@ -1,0 +1,230 @@
+"""The app through a real Gradio server and gradio_client, as an API user sees it."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from plugin_samples import BROKEN_IMPORT, GOOD
+
+from conftest import write_plugin
+from playground.data import DataSpec
+from playground.data.builtin import load_shapes
+from playground.images import tensor_to_pil
+from playground.registry import Registry
+from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    old_home = os.environ.get("PLAYGROUND_HOME")
+    os.environ["PLAYGROUND_HOME"] = str(root / "home")
+    plugins = root / "plugins"
+    write_plugin(plugins, "tinyplugin", GOOD)
+    write_plugin(plugins, "brokenplugin", BROKEN_IMPORT)
+    demo = build_app(Registry([plugins]))
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    yield client, demo, root
+    job = demo.jobs.running()
+    if job is not None:
+        job.trainer.stop()
+        job.thread.join(30)
+    demo.close()
+    if old_home is None:
+        os.environ.pop("PLAYGROUND_HOME", None)
+    else:
+        os.environ["PLAYGROUND_HOME"] = old_home
+
+
+@pytest.fixture(scope="module")
+def shape_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "shape.png"
+    tensor_to_pil(load_shapes(DataSpec("shapes", split="test")).float_images()[0], scale=4).save(path)
+    return path
+
+
+def test_every_family_action_is_a_named_endpoint(server):
+    client, _, _ = server
+    names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    ae = {f"/autoencoder_{a}" for a in ("reconstruct", "denoise", "generate", "anomaly", "train_start",
+                                          "train_stop", "train_status", "evaluate", "weights_card",
+                                          "weights_import", "weights_list")}
+    assert ae <= names
+    assert {"/tiny_generate", "/tiny_train_start", "/plugins_status"} <= names
+
+
+def test_reconstruct_from_shipped_weights(server, digit_png):
+    client, _, _ = server
+    gallery, values = client.predict("digits", handle_file(str(digit_png)), None, "auto",
+                                     api_name="/autoencoder_reconstruct")
+    assert [g["caption"] for g in gallery] == ["input", "reconstruction"]
+    assert values["psnr_db"] > 18  # an untrained decoder gives about 5 dB
+    with Image.open(gallery[1]["image"]["path"]) as im:
+        assert im.format == "PNG" and im.size[0] >= 128
+
+
+def test_denoise_improves_psnr(server, digit_png):
+    client, _, _ = server
+    gallery, values = client.predict("digits", handle_file(str(digit_png)), None, "gaussian", 0.4, 3, "auto",
+                                     api_name="/autoencoder_denoise")
+    assert [g["caption"] for g in gallery] == ["clean", "noisy", "denoised"]
+    assert values["psnr_denoised_db"] > values["psnr_noisy_db"] + 6
+
+
+def test_generate_grid(server):
+    client, _, _ = server
+    gallery, values = client.predict("digits", 16, 7, 1.0, api_name="/autoencoder_generate")
+    assert len(gallery) == 1 and values == {"n": 16, "seed": 7, "temperature": 1.0}
+
+
+def test_anomaly_separates_a_digit_from_a_shape(server, digit_png, shape_png):
+    client, _, _ = server
+    _, digit, chart = client.predict("digits", handle_file(str(digit_png)), None, "auto",
+                                     api_name="/autoencoder_anomaly")
+    _, shape, _ = client.predict("digits", handle_file(str(shape_png)), None, "auto", api_name="/autoencoder_anomaly")
+    assert digit["verdict"] == "typical" and shape["verdict"] == "anomalous"
+    assert shape["score"] > digit["score"]
+    assert sum(1 for row in chart["value"]["data"] if "this image" in row) == 1
+
+
+def test_evaluate(server):
+    client, _, _ = server
+    values, chart = client.predict("digits-holdout-9", 100, "shapes", 0, api_name="/autoencoder_evaluate")
+    assert values["ROC-AUC digits vs shapes"] > 0.9
+    assert values["ROC-AUC held-out class [9] vs rest"] > 0.5
+    assert chart["value"]["data"]
+
+
+def test_rgba_upload_works(server, tmp_path, digit_png):
+    client, _, _ = server
+    rgba = Image.open(digit_png).convert("RGBA")
+    rgba.putalpha(255)
+    rgba.save(tmp_path / "rgba.png")
+    _, values = client.predict("digits", handle_file(str(tmp_path / "rgba.png")), None, "auto",
+                               api_name="/autoencoder_reconstruct")
+    assert values["psnr_db"] > 18
+
+
+def _sketch(tmp_path, draw: bool) -> dict:
+    canvas = np.full((280, 280), 255, np.uint8)
+    if draw:
+        canvas[60:220, 130:150] = 0  # a "1"
+    Image.fromarray(canvas).save(tmp_path / "sketch.png")
+    return {"background": None, "layers": [], "composite": handle_file(str(tmp_path / "sketch.png"))}
+
+
+def test_drawn_digit_is_reconstructed(server, tmp_path):
+    client, _, _ = server
+    gallery, values = client.predict("digits", None, _sketch(tmp_path, True), "auto",
+                                     api_name="/autoencoder_reconstruct")
+    assert len(gallery) == 2 and values["psnr_db"] > 10
+
+
+@pytest.mark.parametrize("case, match", [
+    ("empty_sketch", "sketch is empty"),
+    ("no_image", "No image given"),
+    ("tiny", "each side must be between"),
+])
+def test_bad_images_come_back_as_clear_errors(server, tmp_path, case, match):
+    client, _, _ = server
+    image, sketch = None, None
+    if case == "empty_sketch":
+        sketch = _sketch(tmp_path, False)
+    elif case == "tiny":
+        Image.new("L", (2, 2)).save(tmp_path / "tiny.png")
+        image = handle_file(str(tmp_path / "tiny.png"))
+    with pytest.raises(AppError, match=match):
+        client.predict("digits", image, sketch, "auto", api_name="/autoencoder_reconstruct")
+
+
+def test_bad_numbers_and_weights_are_clear_errors(server):
+    client, _, _ = server
+    with pytest.raises(AppError, match="greater than maximum value 256|'n' must be at most 256"):
+        client.predict("digits", 100000, 0, 1.0, api_name="/autoencoder_generate")
+    with pytest.raises(AppError, match="No weights '../../etc/passwd'"):
+        client.predict("../../etc/passwd", 4, 0, 1.0, api_name="/autoencoder_generate")
+
+
+def _train_args(**over):
+    cfg = {"steps": 40, "batch_size": 8, "lr": 1e-3, "seed": 0, "latent_dim": 8, "width": 4, "noise": "mixed",
+           "noise_level": 0.5, "holdout_class": -1, "log_every": 10, "sample_every": 20, "checkpoint_every": 20}
+    cfg.update(over)
+    order = ["steps", "batch_size", "lr", "seed", "latent_dim", "width", "noise", "noise_level", "holdout_class",
+             "log_every", "sample_every", "checkpoint_every"]
+    return [cfg[k] for k in order]
+
+
+def wait_status(client, done, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        st = client.predict(api_name="/autoencoder_train_status")
+        if done(st):
+            return st
+        time.sleep(0.3)
+    raise AssertionError(f"timeout; last status {st}")
+
+
+def test_nan_hyperparameter_is_a_clear_error(server):
+    client, _, _ = server
+    with pytest.raises(AppError, match="'lr' must be a finite number"):
+        # JSON cannot carry NaN; the string "nan" is how a client sends it, and Number parses it to NaN.
+        client.predict("digits", "(new run)", *_train_args(lr="nan"), api_name="/autoencoder_train_start")
+
+
+def test_train_in_background_then_use_the_run(server):
+    client, _, _ = server
+    msg = client.predict("digits", "(new run)", *_train_args(), api_name="/autoencoder_train_start")
+    assert msg.startswith("Started run/")
+    run = msg.split()[1].rstrip(".")
+    with pytest.raises(AppError, match="one training job runs at a time|One training job runs at a time"):
+        client.predict("digits", "(new run)", *_train_args(), api_name="/autoencoder_train_start")
+    st = wait_status(client, lambda s: s["status"] in ("finished", "failed"))
+    assert st["status"] == "finished" and st["step"] == 40 and st["losses"]
+    _, values = client.predict(run, 4, 0, 1.0, api_name="/autoencoder_generate")
+    assert values["n"] == 4
+
+
+def test_stop_a_running_job(server):
+    client, _, _ = server
+    client.predict("digits", "(new run)", *_train_args(steps=100000, log_every=5), api_name="/autoencoder_train_start")
+    wait_status(client, lambda s: s["status"] == "running" and s["step"] > 0)
+    client.predict(api_name="/autoencoder_train_stop")
+    st = wait_status(client, lambda s: s["status"] in ("stopped", "failed"))
+    assert st["status"] == "stopped" and 0 < st["step"] < 100000 and st["checkpoint_step"] == st["step"]
+
+
+def test_import_weights_through_the_api(server):
+    client, _, root = server
+    from playground.weights import shipped_dir
+
+    src = shipped_dir() / "autoencoder" / "digits" / "model.safetensors"
+    msg, table, *_ = client.predict(handle_file(str(src)), "copied", api_name="/autoencoder_weights_import")
+    assert "Imported as `import/copied`" in msg
+    assert "import/copied" in [row[0] for row in table["data"]]
+    junk = root / "junk.safetensors"
+    junk.write_bytes(b"junk" * 10)
+    with pytest.raises(AppError, match="not a readable safetensors file"):
+        client.predict(handle_file(str(junk)), "junk", api_name="/autoencoder_weights_import")
+
+
+def test_plugin_from_a_folder_is_a_working_tab_and_broken_one_is_listed(server):
+    client, _, _ = server
+    msg = client.predict("digits", "(new run)", 30, 8, 0.01, 0, 8, 10, 10, 10, api_name="/tiny_train_start")
+    run = msg.split()[1].rstrip(".")
+    t0 = time.time()
+    while client.predict(api_name="/tiny_train_status")["status"] not in ("finished", "failed"):
+        assert time.time() - t0 < 60
+        time.sleep(0.3)
+    gallery, values = client.predict(run, 3, 0, api_name="/tiny_generate")
+    assert len(gallery) == 3 and values == {"n": 3}
+    table, failures = client.predict(api_name="/plugins_status")
+    rows = {r[0]: r for r in table["data"]}
+    assert rows["tinyplugin"][1] == "loaded" and rows["brokenplugin"][1] == "failed"
+    assert "broken on purpose" in failures
+    assert rows["autoencoder"][1] == "loaded"
