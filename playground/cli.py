@@ -190,6 +190,23 @@ def cmd_serve(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace, rest: list[str]) -> int:
+    from .cards import write_card
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    p = argparse.ArgumentParser(prog=f"playground card {fam.name}",
+                                description="Evaluate weights and write their model card (README.md + samples.png).")
+    p.add_argument("--weights", required=not args.help)
+    p.add_argument("--command", required=not args.help, help="the command that reproduces these weights")
+    if args.help:
+        p.print_help()
+        return 0
+    a = p.parse_args(rest)
+    print(f"wrote {write_card(reg, fam.name, a.weights, a.command)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
@@ -200,6 +217,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "sample": (cmd_run, "generate a grid from weights"),
             "run": (cmd_run, "run any task of a family"),
             "eval": (cmd_eval, "evaluate weights"),
+            "card": (cmd_card, "evaluate weights and write their model card"),
             "plugins": (cmd_plugins, "loaded and failed plugins"),
             "weights": (cmd_weights, "available weights"),
             "datasets": (cmd_datasets, "registered datasets"),
@@ -213,12 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugins-dir", action="append", help="extra plugins folder (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_) in COMMANDS.items():
-        if name in ("train", "sample", "run", "eval", "weights"):
+        if name in ("train", "sample", "run", "eval", "weights", "card"):
             _family_parser(sub, name, help_)
         else:
             sub.add_parser(name, help=help_, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    if args.command in ("train", "sample", "run", "eval") and not args.family:
+    if args.command in ("train", "sample", "run", "eval", "card") and not args.family:
         parser.error(f"{args.command} needs a FAMILY")
     args.help = getattr(args, "help", False)
     try:

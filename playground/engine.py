@@ -47,10 +47,11 @@ class Progress:
         return self.status in ("stopped", "finished", "failed")
 
 
-def sample_batch(data: ImageData, batch_size: int, generator: torch.Generator) -> Batch:
+def sample_batch(data: ImageData, batch_size: int, generator: torch.Generator, channels_last: bool = False) -> Batch:
     idx = torch.randint(len(data), (batch_size,), generator=generator, device=generator.device)
     y = data.labels[idx] if data.labels is not None else None
-    return Batch(data.float_images(idx), y)
+    x = data.float_images(idx)
+    return Batch(x.contiguous(memory_format=torch.channels_last) if channels_last else x, y)
 
 
 def data_spec_for(family: Any, cfg: TrainConfig) -> DataSpec:
@@ -62,12 +63,14 @@ class Trainer:
 
     def __init__(self, registry: Any, family: str, cfg: TrainConfig | dict[str, Any] | None = None, *,
                  out_dir: str | Path, resume: str | Path | None = None, device: str | None = None,
-                 bf16: bool = True, on_progress: Callable[[Progress], None] | None = None) -> None:
+                 bf16: bool = True, channels_last: bool = True,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
         self.registry = registry
         self.family = registry.family(family)
         self.out_dir = Path(out_dir)
         self.device = pick_device(device)
         self.bf16 = bf16
+        self.channels_last = channels_last
         self.on_progress = on_progress
         self._stop = threading.Event()
         if resume is not None:
@@ -143,6 +146,8 @@ class Trainer:
         p, cfg, fam = self.progress, self.cfg, self.family
         data = self._load_data()
         state = self.state = self._init_state(data)
+        if self.channels_last:  # faster convolutions on CPU (oneDNN) and on tensor cores
+            state.modules.to(memory_format=torch.channels_last)
         if state.step >= cfg.steps:
             p.step, p.status = state.step, "finished"
             p.message = f"Already at step {state.step} of {cfg.steps}; raise --steps to train further."
@@ -159,7 +164,7 @@ class Trainer:
                 self.save(state, data)
                 p.status, p.message = "stopped", f"Stopped at step {state.step}; checkpoint saved."
                 return
-            batch = sample_batch(data, cfg.batch_size, gen)
+            batch = sample_batch(data, cfg.batch_size, gen, self.channels_last)
             try:
                 with self.registry.guard(fam.name, "train"), autocast(self.device, self.bf16):
                     losses = fam.train_step(state, batch)

@@ -111,11 +111,11 @@ def tensor_to_pil(x: torch.Tensor, scale: int = 1) -> Image.Image:
 
 
 def make_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
-    """N×C×H×W → C×H'×W' grid (padding in the darkest value)."""
+    """N×C×H×W → C×H'×W' grid with grey gaps."""
     n, c, h, w = x.shape
     nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
     rows = int(np.ceil(n / nrow))
-    grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), -1.0)
+    grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), 0.0)  # grey gaps between images
     for i in range(n):
         r, col = divmod(i, nrow)
         grid[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = x[i]

@@ -1,6 +1,7 @@
 """Every registered model family, built-in or plugin, must pass these."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ from playground.engine import Trainer
 from playground.params import ImageInput, build_params, param_specs
 from playground.registry import Registry
 
-FAMILIES = sorted(Registry().families)
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plugins"
+# Built-in families and the documented example plugin must all conform.
+FAMILIES = sorted(Registry([EXAMPLES]).families)
 STEPS = 300
 
 
@@ -26,7 +29,7 @@ def task_values(task, image: Image.Image) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One short run per family (module-scoped: the learning, task and save/load tests share it)."""
-    reg = Registry()
+    reg = Registry([EXAMPLES])
     out = {}
     for name in FAMILIES:
         fam = reg.family(name)
@@ -89,7 +92,7 @@ def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, name, home):
-    reg = Registry()
+    reg = Registry([EXAMPLES])
     fam = reg.family(name)
     cfg = smoke(fam, steps=30, log_every=4, checkpoint_every=10_000)
     full = Trainer(reg, name, cfg, out_dir=tmp_path / "full", device="cpu")

@@ -207,12 +207,13 @@ class Autoencoder(pg.ModelFamily):
             for level in EVAL_LEVELS:
                 noisy = corrupt(inliers, kind, level, gen)
                 out = state.modules["decoder"](state.modules["encoder"](noisy)).float()
+                scores = {}
                 for series, img in (("noisy input", noisy), ("denoised", out)):
                     p = float(psnr(img, inliers).mean())
-                    s = float(ssim((img + 1) / 2, (inliers + 1) / 2, data_range=1.0))
+                    scores[series] = (p, float(ssim((img + 1) / 2, (inliers + 1) / 2, data_range=1.0)))
                     rows.append({"noise level": level, "PSNR (dB)": round(p, 3), "series": f"{kind}: {series}"})
-                    if series == "denoised":
-                        values[f"{kind}@{level}: PSNR dB / SSIM"] = f"{p:.2f} / {s:.3f}"
+                (pn, sn), (pd, sd) = scores["noisy input"], scores["denoised"]
+                values[f"{kind} {level}: noisy → denoised"] = f"PSNR {pn:.2f} → {pd:.2f} dB, SSIM {sn:.3f} → {sd:.3f}"
         _, in_err = self._codes_and_errors(state, inliers)
         out_spec = DataSpec(name=inp.outlier_dataset, split="test", size=state.info.size)
         outliers = load(out_spec)

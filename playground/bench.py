@@ -1,0 +1,148 @@
+"""``playground bench``: speed and memory figures measured in one run, printed as ratios where it matters.
+
+1. Training throughput: the engine vs a plain reference loop (DataLoader over a TensorDataset, a
+   per-step ``.item()``), same family code, model, data, batch size and number of steps.
+2. Inference latency for a 64-image grid: in-process and through the HTTP API.
+3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_training(registry: Any, family: str, steps: int, batch_size: int, device: str) -> dict[str, float]:
+    from playground.checkpoint import new_state
+    from playground.contracts import Batch, DataInfo
+    from playground.data import DataSpec, load_dataset
+    from playground.engine import Trainer
+    from playground.params import build_params
+
+    fam = registry.family(family)
+    cfg_values = {"steps": steps, "batch_size": batch_size, "log_every": 50, "sample_every": 10**6,
+                  "checkpoint_every": 10**6}
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, channels_last in (("engine", True), ("engine_contiguous", False)):
+            t = Trainer(registry, family, cfg_values, out_dir=Path(tmp) / label, device=device,
+                        channels_last=channels_last)
+            t.run()
+            out[f"{label}_steps_per_s"] = t.progress.steps_per_s
+
+    # The plain reference loop a tutorial would write, around the very same train_step.
+    cfg = build_params(fam.config, cfg_values)
+    data = load_dataset(registry.datasets, DataSpec(cfg.dataset))
+    dev = torch.device(device)
+    x, y = data.float_images(), data.labels
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                                         drop_last=True)
+    state = new_state(registry, fam, cfg, DataInfo(data.channels, 32, data.num_classes), {}, dev)
+    state.modules.train()
+    done, losses = 0, []
+    t0 = time.perf_counter()
+    while done < steps:
+        for xb, yb in loader:
+            losses.append(fam.train_step(state, Batch(xb.to(dev), yb.to(dev)))["loss"].item())
+            done += 1
+            if done == steps:
+                break
+    out["reference_steps_per_s"] = steps / (time.perf_counter() - t0)
+    out["ratio_engine_vs_reference"] = out["engine_steps_per_s"] / out["reference_steps_per_s"]
+    return out
+
+
+def bench_inference(registry: Any, family: str, weights: str, device: str, repeats: int) -> dict[str, float]:
+    from playground.inference import run_task
+
+    values = {"n": 64, "seed": 0}
+    run_task(registry, family, weights, "generate", values, device)  # load + warm up
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        run_task(registry, family, weights, "generate", {**values, "seed": i}, device)
+        times.append(time.perf_counter() - t)
+    return {"inprocess_grid64_ms_median": 1000 * statistics.median(times)}
+
+
+def bench_app(repeats: int) -> dict[str, float]:
+    """Cold start of ``python app.py`` to HTTP 200, its RSS, and API latency of a 64-image grid."""
+    from gradio_client import Client
+
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": "7891"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:7891/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("app.py exited during start-up")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        cold = time.perf_counter() - t0
+        rss_start = _rss_mib(proc.pid)
+        client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        client.predict("digits", 64, 0, 1.0, api_name="/autoencoder_generate")
+        times = []
+        for i in range(repeats):
+            t = time.perf_counter()
+            client.predict("digits", 64, i, 1.0, api_name="/autoencoder_generate")
+            times.append(time.perf_counter() - t)
+        return {"cold_start_s": cold, "rss_after_start_mib": rss_start, "rss_after_inference_mib": _rss_mib(proc.pid),
+                "api_grid64_ms_median": 1000 * statistics.median(times)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    p = argparse.ArgumentParser(prog="playground bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", default="autoencoder")
+    p.add_argument("--weights", default="digits")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--skip-app", action="store_true")
+    p.add_argument("--json", help="write the figures here too")
+    a = p.parse_args(argv)
+    from playground.registry import get_registry
+
+    reg = get_registry()
+    results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
+    results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+    if not a.skip_app:
+        results.update(bench_app(max(3, a.repeats // 2)))
+    for k, v in results.items():
+        print(f"{k:<32} {v:.3f}" if isinstance(v, float) else f"{k:<32} {v}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+    return 0

@@ -1,0 +1,77 @@
+"""Model cards for checkpoints: what data, which command reproduces it, steps, metrics, a sample grid.
+Front matter follows the Hugging Face Hub's model-card conventions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import read_metadata
+from .images import tensor_to_pil
+from .inference import run_evaluate, run_task
+from .weights import resolve
+
+SAMPLES_FILE = "samples.png"
+
+
+def render_card(meta: dict[str, Any], family_title: str, command: str, metrics: dict[str, Any],
+                description: str = "") -> str:
+    cfg = meta["config"]
+    data = meta["data"]
+    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
+    cfg_rows = "\n".join(f"| `{k}` | {v} |" for k, v in cfg.items())
+    return f"""---
+library_name: generative-model-playground
+tags: [playground, {meta['family']}]
+datasets: [{data.get('name', '?')}]
+---
+# {family_title} · {data.get('name', '?')}
+
+{description}
+
+- Family: `{meta['family']}` · step {meta['step']} · {meta['info']['channels']}×{meta['info']['size']}×{meta['info']['size']}
+- Data: `{json.dumps(data)}` (built in, no download)
+- Reproduce (CPU, from the repository root):
+
+```
+{command}
+```
+
+## Metrics (test split, from `playground eval {meta['family']}`)
+
+| metric | value |
+|---|---|
+{rows}
+
+## Samples
+
+![samples]({SAMPLES_FILE})
+
+## Config
+
+| field | value |
+|---|---|
+{cfg_rows}
+
+Files: `model.safetensors` (weights and fitted statistics; the config is in its metadata),
+`training_state.safetensors` (optimiser and RNG, to resume), `config.json`.
+"""
+
+
+def write_card(registry: Any, family: str, ref: str, command: str, eval_values: dict[str, Any] | None = None) -> Path:
+    folder = resolve(family, ref)
+    meta = read_metadata(folder)
+    fam = registry.family(family)
+    metrics = run_evaluate(registry, family, ref, eval_values or {}).values if fam.evaluate_inputs else {}
+    if any(t.name == "generate" for t in fam.tasks):
+        res = run_task(registry, family, ref, "generate", {"n": 64, "seed": 0})
+        tensor_to_pil(res.images[0][1], scale=2).save(folder / SAMPLES_FILE)
+    elif (folder / "preview.png").exists():
+        (folder / SAMPLES_FILE).write_bytes((folder / "preview.png").read_bytes())
+    card = render_card(meta, fam.title, command, metrics, fam.description)
+    (folder / "README.md").write_text(card)
+    return folder / "README.md"
+
+
+

@@ -1,0 +1,82 @@
+"""A real browser (Debian chromium via Playwright) against a real server."""
+
+import os
+import shutil
+
+import pytest
+
+from playground.registry import Registry
+from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
+if not shutil.which(CHROMIUM):
+    if os.environ.get("PLAYGROUND_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is required (PLAYGROUND_REQUIRE_BROWSER is set) but missing")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    os.environ["PLAYGROUND_HOME"] = str(tmp_path_factory.mktemp("home"))
+    demo = build_app(Registry())
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    yield url
+    job = demo.jobs.running()
+    if job is not None:
+        job.trainer.stop()
+        job.thread.join(30)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                                    "--disable-background-networking", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+def test_reconstruct_in_the_autoencoder_tab(url, browser, digit_png, tmp_path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1200})
+    external = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                                  "blob:")) else None)
+    page.goto(url)
+    page.get_by_role("tab", name="Autoencoder").first.click()
+    page.locator("input[type=file]").first.set_input_files(str(digit_png))
+    page.locator("#autoencoder-reconstruct-run").click()
+    gallery = page.locator("#autoencoder-reconstruct-gallery img")
+    gallery.first.wait_for(timeout=30_000)
+    assert gallery.count() >= 2
+    assert "psnr_db" in page.content()
+    page.screenshot(path=str(tmp_path / "reconstruct.png"), full_page=True)
+    assert not external, external
+    page.close()
+
+
+def test_training_survives_a_reload_and_stops(url, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 1200})
+    page.goto(url)
+    page.get_by_role("tab", name="Autoencoder").first.click()
+    page.get_by_role("tab", name="Train", exact=True).click()
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill("100000")
+    page.locator("#autoencoder-train-start").click()
+    status = page.locator("#autoencoder-train-status")
+    status.get_by_text("running").wait_for(timeout=30_000)
+    page.reload()
+    page.get_by_role("tab", name="Autoencoder").first.click()
+    page.get_by_role("tab", name="Train", exact=True).click()
+    status = page.locator("#autoencoder-train-status")
+    status.get_by_text("running").wait_for(timeout=30_000)  # the run outlived the page
+    page.locator("#autoencoder-train-stop").click()
+    status.get_by_text("stopped").wait_for(timeout=30_000)
+    assert "checkpoint saved" in status.inner_text()
+    page.close()
