@@ -19,6 +19,7 @@ def render_card(meta: dict[str, Any], family_title: str, command: str, metrics: 
                 description: str = "") -> str:
     cfg = meta["config"]
     data = meta["data"]
+    shape = "×".join(str(meta["info"][k]) for k in ("channels", "size", "size"))
     rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
     cfg_rows = "\n".join(f"| `{k}` | {v} |" for k, v in cfg.items())
     return f"""---
@@ -30,7 +31,7 @@ datasets: [{data.get('name', '?')}]
 
 {description}
 
-- Family: `{meta['family']}` · step {meta['step']} · {meta['info']['channels']}×{meta['info']['size']}×{meta['info']['size']}
+- Family: `{meta['family']}` · step {meta['step']} · images {shape}
 - Data: `{json.dumps(data)}` (built in, no download)
 - Reproduce (CPU, from the repository root):
 

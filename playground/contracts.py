@@ -18,7 +18,7 @@ class TrainConfig:
     dataset: str = param("digits", help="Training data (a registered dataset name, or folder:PATH).")
     steps: int = param(2000, min=1, max=10_000_000, help="Optimisation steps in total.")
     batch_size: int = param(128, min=1, max=65_536, help="Images per step.")
-    lr: float = param(1e-3, min=1e-8, max=1.0, help="Learning rate.")
+    lr: float = param(1e-3, min=1e-8, max=1.0, help="Step size of the optimiser.", label="learning rate")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, batches and noise.")
     log_every: int = param(25, min=1, max=1_000_000, help="Steps between logged losses.", advanced=True)
     sample_every: int = param(250, min=1, max=1_000_000, help="Steps between sample grids.", advanced=True)

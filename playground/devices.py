@@ -16,6 +16,10 @@ ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 def pick_device(preference: str | None = None) -> torch.device:
     """CUDA > MPS > CPU unless ``preference`` (or $PLAYGROUND_DEVICE) names one."""
     pref = (preference or os.environ.get("PLAYGROUND_DEVICE") or "auto").lower()
+    if pref == "auto" and ON_ZEROGPU:
+        # On ZeroGPU the main process only emulates CUDA; real kernels must run inside @spaces.GPU
+        # calls, which the app does not use yet, so stay on the CPU rather than crash.
+        return torch.device("cpu")
     if pref == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -178,6 +178,7 @@ class Trainer:
                         f"({p.checkpoint or 'none yet'}) is kept.") from None
                 raise
             state.step += 1
+            p.step = state.step  # a plain int: the page sees every step without a device sync
             pending.append((state.step, {k: v.detach() for k, v in losses.items()}))
             last = state.step == cfg.steps
             if state.step % cfg.log_every == 0 or state.step % cfg.checkpoint_every == 0 or last:

@@ -8,14 +8,15 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-from plugin_samples import BROKEN_IMPORT, GOOD
 
-from conftest import write_plugin
 from playground.data import DataSpec
 from playground.data.builtin import load_shapes
 from playground.images import tensor_to_pil
 from playground.registry import Registry
 from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+from conftest import write_plugin
+from plugin_samples import BROKEN_IMPORT, GOOD
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,12 @@ import json
 
 import pytest
 from PIL import Image
-from plugin_samples import GOOD
 
-from conftest import write_plugin
 from playground import registry as registry_module
 from playground.cli import main
+
+from conftest import write_plugin
+from plugin_samples import GOOD
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,13 @@ import math
 
 import pytest
 import torch
-from plugin_samples import GOOD
 
 import playground as pg
 from playground.checkpoint import load_checkpoint, read_metadata
 from playground.engine import Trainer
 from playground.registry import Registry
+
+from plugin_samples import GOOD
 
 ns: dict = {}
 exec(compile(GOOD, "good_plugin", "exec"), ns)

@@ -1,8 +1,9 @@
 """The Space's requirements.txt must carry every runtime dependency of pyproject.toml."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,11 @@
 import pytest
-from plugin_samples import BAD_SIGNATURE, BROKEN_IMPORT, DUPLICATE, GOOD, PACKAGE_FAMILY, PACKAGE_INIT, RAISES_IN_TRAIN
 
 import playground as pg
 from playground.engine import Trainer
 from playground.registry import Registry
+
 from conftest import write_plugin
+from plugin_samples import BAD_SIGNATURE, BROKEN_IMPORT, DUPLICATE, GOOD, PACKAGE_FAMILY, PACKAGE_INIT, RAISES_IN_TRAIN
 
 
 @pytest.fixture

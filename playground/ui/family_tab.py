@@ -13,8 +13,9 @@ from ..errors import PlaygroundError, WeightsError
 from ..images import make_grid, tensor_to_pil
 from ..inference import run_evaluate, run_task
 from ..jobs import TrainingJobs
-from ..params import param_specs
+from ..params import ImageInput, param_specs
 from ..weights import import_file, list_weights, resolve
+from .examples import example_files
 from .widgets import build_inputs, chart_component, chart_update, gallery_value, param_component
 
 GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
@@ -59,6 +60,7 @@ class FamilyTab:
         self.registry, self.family, self.jobs = registry, family, jobs
         self.name = family.name
         self.weight_dropdowns: list[gr.Dropdown] = []
+        self.examples = example_files(registry, family.name)
 
     # -- layout ---------------------------------------------------------------------------------------
     def build(self) -> None:
@@ -83,7 +85,10 @@ class FamilyTab:
             with gr.Column(scale=1):
                 wd = weights_dropdown(self.name)
                 self.weight_dropdowns.append(wd)
-                comps, collect = build_inputs(param_specs(task.inputs))
+                specs = param_specs(task.inputs)
+                comps, collect = build_inputs(specs)
+                if any(s.type is ImageInput for s in specs) and self.examples:
+                    gr.Examples([[f] for f in self.examples], inputs=[comps[0]], label="Examples (click one)")
                 run = gr.Button(task.title, variant="primary", elem_id=f"{self.name}-{task.name}-run")
             with gr.Column(scale=1):
                 gallery = gr.Gallery(label="Output", format="png", columns=3, height=300, object_fit="contain",
