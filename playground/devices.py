@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -47,13 +46,3 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
-
-def gpu(fn: Callable | None = None, **kwargs: Any) -> Any:
-    """``spaces.GPU`` on a ZeroGPU Space, the identity elsewhere. Usable as @gpu or @gpu(duration=...)."""
-    try:
-        import spaces  # noqa: PLC0415 - only present on Spaces
-
-        deco = spaces.GPU
-    except ImportError:
-        return fn if callable(fn) else (lambda f: f)
-    return deco(fn) if callable(fn) else deco(**kwargs)

@@ -133,6 +133,9 @@ class Trainer:
         p = self.progress
         try:
             self._run()
+            if self.state is not None and self.channels_last:
+                # Hand back the layout a loaded checkpoint has, so both compute bit-identical outputs.
+                self.state.modules.to(memory_format=torch.contiguous_format)
         except Exception as exc:
             p.status = "failed"
             p.message = str(exc)

@@ -1,0 +1,1 @@
+"""Evaluation: evaluator networks, sample-quality scores and reports with their protocol."""

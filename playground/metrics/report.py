@@ -1,0 +1,108 @@
+"""A sample-quality report with its protocol: the evaluator, n generated, n real, the reference split,
+the seed, and the real-vs-real baseline at the same n, beside every score."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from ..data import DataSpec, ImageData, load_dataset
+from ..errors import DataError
+from .evaluator import Evaluator, load_evaluator
+from .scores import class_histogram, fid, inception_score, kid, kl_to_uniform, prdc
+
+_real_cache: dict[tuple[str, str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+_real_lock = threading.Lock()
+
+
+@dataclass
+class Protocol:
+    backbone: str
+    dataset: str
+    reference_split: str
+    n_generated: int
+    n_real: int
+    baseline: str
+    seed: int
+
+    def key(self) -> tuple:
+        """Two results are comparable only when these agree."""
+        return (self.backbone, self.dataset, self.reference_split, self.n_generated, self.n_real)
+
+
+@dataclass
+class QualityReport:
+    protocol: Protocol
+    scores: dict[str, float]
+    baseline: dict[str, float]
+    class_freq: list[float]
+    class_names: tuple[str, ...]
+    neighbours: list[tuple[int, int, float]] = field(default_factory=list)  # (sample idx, real idx, distance)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol": asdict(self.protocol), "scores": self.scores, "baseline": self.baseline,
+                "class_histogram": dict(zip(self.class_names, self.class_freq, strict=True))}
+
+
+def _real(registry: Any, ev: Evaluator, dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Evaluator features, logits and images of a whole split, computed once per process."""
+    key = (dataset, split, id(ev))
+    with _real_lock:
+        if key in _real_cache:
+            return _real_cache[key]
+    data = load_dataset(registry.datasets, DataSpec(dataset, split=split))
+    if not isinstance(data, ImageData):
+        raise DataError(f"{dataset!r} is not an image dataset.")
+    x = data.float_images()
+    feats, logits = ev.embed(x)
+    with _real_lock:
+        _real_cache[key] = (feats, logits, x)
+    return feats, logits, x
+
+
+def _scores(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
+    k_mean, k_std = kid(real, fake)
+    is_mean, is_std = inception_score(fake_logits)
+    return {"FID": fid(real, fake), "KID": k_mean, "KID std": k_std, "IS": is_mean, "IS std": is_std,
+            **prdc(real, fake)}
+
+
+def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: int = 0,
+                   reference_split: str = "train", neighbours: int = 8) -> QualityReport:
+    """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator."""
+    ev = load_evaluator(dataset)
+    if images.ndim != 4 or images.shape[1] != ev.in_chans:
+        raise DataError(f"Images of shape {tuple(images.shape)} do not fit the {dataset} evaluator "
+                        f"({ev.in_chans} channels).")
+    real_f, _, _ = _real(registry, ev, dataset, reference_split)
+    held = "test" if reference_split == "train" else "train"
+    base_f, base_logits, _ = _real(registry, ev, dataset, held)
+    fake_f, fake_logits = ev.embed(images)
+    n = len(images)
+    g = torch.Generator().manual_seed(seed)
+    n_base = min(n, len(base_f))
+    pick = torch.randperm(len(base_f), generator=g)[:n_base]
+    scores = _scores(real_f, fake_f, fake_logits)
+    baseline = _scores(real_f, base_f[pick], base_logits[pick])
+    freq = class_histogram(fake_logits, ev.num_classes)
+    scores["class KL to uniform"] = kl_to_uniform(freq)
+    scores["smallest class %"] = float(freq.min() * 100)
+    proto = Protocol(backbone=ev.backbone, dataset=dataset, reference_split=f"{reference_split} ({len(real_f)} images)",
+                     n_generated=n, n_real=len(real_f),
+                     baseline=f"{n_base} real {held}-split images vs the reference" +
+                              (f" (fewer than n={n}: that split has {len(base_f)})" if n_base < n else ""),
+                     seed=seed)
+    nn_rows = []
+    if neighbours:
+        d = torch.cdist(fake_f[:neighbours].float(), real_f.float())
+        dist, idx = d.min(1)
+        nn_rows = [(i, int(idx[i]), float(dist[i])) for i in range(len(idx))]
+    return QualityReport(proto, scores, baseline, [float(f) for f in freq], ev.class_names, nn_rows)
+
+
+def real_images(registry: Any, dataset: str, split: str, index: list[int]) -> torch.Tensor:
+    ev = load_evaluator(dataset)
+    return _real(registry, ev, dataset, split)[2][index]
