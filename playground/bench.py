@@ -4,6 +4,7 @@
    per-step ``.item()``), same family code, model, data, batch size and number of steps.
 2. Inference latency for a 64-image grid: in-process and through the HTTP API.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
+4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
 """
 
 from __future__ import annotations
@@ -120,6 +121,37 @@ def bench_app(repeats: int) -> dict[str, float]:
         proc.wait(10)
 
 
+def bench_quality(registry: Any, n: int) -> dict[str, float]:
+    """FID + KID + PRDC on ``n`` generated vs ``n`` real images on the CPU: time per stage and memory."""
+    import resource
+
+    from playground.data import DataSpec, load_dataset
+    from playground.inference import model_cache
+    from playground.metrics.evaluator import load_evaluator
+    from playground.metrics.scores import fid, kid, prdc
+
+    ev = load_evaluator("digits")
+    real = load_dataset(registry.datasets, DataSpec("digits")).float_images()
+    real = torch.cat([torch.roll(real, shifts=(i % 3 - 1, i // 3 % 3 - 1), dims=(2, 3)) for i in range(9)])
+    real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))][:n]
+    state = model_cache().get(registry, "autoencoder", "digits", torch.device("cpu"))
+    fake = registry.family("autoencoder").sample(state, n, torch.Generator().manual_seed(0))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out: dict[str, float] = {"quality_n": float(n)}
+    t = time.perf_counter()
+    rf, _ = ev.embed(real)
+    ff, fl = ev.embed(fake)
+    out["quality_embed_s"] = time.perf_counter() - t
+    out["quality_embed_ms_per_image"] = 1000 * out["quality_embed_s"] / (2 * n)
+    for name, fn in (("fid", lambda: fid(rf, ff)), ("kid", lambda: kid(rf, ff)), ("prdc", lambda: prdc(rf, ff))):
+        t = time.perf_counter()
+        fn()
+        out[f"quality_{name}_s"] = time.perf_counter() - t
+    out["quality_total_s"] = sum(v for k, v in out.items() if k.endswith("_s"))
+    out["quality_peak_rss_growth_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     p = argparse.ArgumentParser(prog="playground bench", description=__doc__,
@@ -131,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-app", action="store_true")
+    p.add_argument("--quality-n", type=int, default=10_000, help="images per side for the metrics benchmark (0: skip)")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -139,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
     results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
     results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+    if a.quality_n:
+        results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:
         results.update(bench_app(max(3, a.repeats // 2)))
     for k, v in results.items():

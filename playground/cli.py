@@ -127,13 +127,19 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
-    from .inference import run_evaluate
+    from .inference import run_evaluate, run_quality
 
     reg = _registry(args)
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground eval {fam.name}")
-    p.add_argument("--weights", required=not args.help)
-    p.add_argument("--json", help="also write the result as JSON here")
+    p.add_argument("--weights", action="append", required=not args.help,
+                   help="weights to evaluate (repeat to compare several)")
+    p.add_argument("--quality", action="store_true",
+                   help="sample-quality scores (FID/KID/IS/PRDC, class histogram) with their protocol")
+    p.add_argument("--samples", type=int, default=1000, help="samples per checkpoint for --quality")
+    p.add_argument("--quality-seed", type=int, default=0, help="seed of the samples for --quality")
+    p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument("--markdown", help="write the results as a Markdown report here")
     p.add_argument("--device")
     if fam.evaluate_inputs is not None:
         _add_params(p, fam.evaluate_inputs)
@@ -141,12 +147,27 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         p.print_help()
         return 0
     a = p.parse_args(rest)
-    res = run_evaluate(reg, fam.name, a.weights, _values(a, fam.evaluate_inputs) if fam.evaluate_inputs else {},
-                       a.device)
-    print(json.dumps(res.values, indent=2, default=str))
+    report: dict[str, Any] = {"family": fam.name, "results": {}}
+    md = [f"# {fam.title} evaluation\n"]
+    for ref in a.weights:
+        if fam.evaluate_inputs is not None:
+            res = run_evaluate(reg, fam.name, ref, _values(a, fam.evaluate_inputs), a.device)
+            report["results"][ref] = {"values": res.values, "chart": res.chart.rows if res.chart else None}
+            md += [f"## {ref}\n", "| metric | value |", "|---|---|",
+                   *[f"| {k} | {v} |" for k, v in res.values.items()], ""]
+    if a.quality:
+        from .metrics.report import comparison_rows, markdown_table
+
+        quality = run_quality(reg, fam.name, a.weights, a.samples, a.quality_seed, a.device)
+        report["quality"] = {ref: rep.as_dict() for ref, rep, _ in quality}
+        rows, note = comparison_rows([(ref, rep) for ref, rep, _ in quality])
+        md += ["## Sample quality\n", markdown_table(rows), "", note, ""]
+    text = json.dumps(report, indent=2, default=str)
+    print(text if not a.markdown else "\n".join(md))
     if a.json:
-        Path(a.json).write_text(json.dumps({"family": fam.name, "weights": a.weights, "values": res.values,
-                                            "chart": res.chart.rows if res.chart else None}, indent=2, default=str))
+        Path(a.json).write_text(text)
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(md))
     return 0
 
 
@@ -207,6 +228,22 @@ def cmd_card(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_train_evaluator(args: argparse.Namespace, rest: list[str]) -> int:
+    from .metrics.evaluator import train_evaluator
+
+    p = argparse.ArgumentParser(prog="playground train-evaluator",
+                                description="Train and save the evaluator network of a labelled image dataset.")
+    p.add_argument("dataset")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder (default: weights/evaluators/<dataset>)")
+    a = p.parse_args(rest)
+    meta = train_evaluator(_registry(args), a.dataset, epochs=a.epochs, seed=a.seed,
+                           out_dir=Path(a.out) if a.out else None)
+    print(f"{a.dataset}: held-out accuracy {meta['accuracy']:.4f} ({meta['train_seconds']} s)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
@@ -218,6 +255,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "run": (cmd_run, "run any task of a family"),
             "eval": (cmd_eval, "evaluate weights"),
             "card": (cmd_card, "evaluate weights and write their model card"),
+            "train-evaluator": (cmd_train_evaluator, "train the evaluator network of a dataset"),
             "plugins": (cmd_plugins, "loaded and failed plugins"),
             "weights": (cmd_weights, "available weights"),
             "datasets": (cmd_datasets, "registered datasets"),

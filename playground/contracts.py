@@ -127,6 +127,14 @@ class ModelFamily:
         """Images (N×C×H×W in [-1, 1]) shown while training (optional)."""
         return None
 
+    def sample(self, state: ModelState, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """N new images (N×C×H×W in [-1, 1]) for sample-quality scores (optional; None = not a generator)."""
+        return None
+
+    @property
+    def can_sample(self) -> bool:
+        return type(self).sample is not ModelFamily.sample
+
     def task(self, name: str) -> Task:
         for t in self.tasks:
             if t.name == name:

@@ -64,3 +64,28 @@ def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any
         with registry.guard(family, "evaluate"):
             result = fam.evaluate(state, inputs, load)
     return _check_result(family, "evaluate", result)
+
+
+def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: int = 0,
+                device: str | None = None) -> list[tuple[str, Any, torch.Tensor]]:
+    """Sample ``n`` images from each checkpoint and score them against its training dataset's evaluator.
+    Returns (weights, QualityReport, the first few samples) per checkpoint."""
+    from .metrics.report import quality_report
+
+    fam = registry.family(family)
+    if not fam.can_sample:
+        raise PluginError(f"{fam.title} does not generate new images, so it has no sample-quality scores.")
+    if not 10 <= n <= 50_000:
+        raise DataError(f"n must be between 10 and 50000; got {n}.")
+    out = []
+    for ref in weights:
+        with _device_lock:
+            state = _cache.get(registry, family, ref, pick_device(device))
+            gen = torch.Generator(device=state.device).manual_seed(seed)
+            with registry.guard(family, "evaluate"):
+                images = fam.sample(state, n, gen)
+        if images is None or images.shape[0] != n or not torch.isfinite(images).all():
+            raise PluginError(f"{family}.sample did not return {n} finite images.")
+        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed)
+        out.append((ref, report, images[:8].cpu()))
+    return out

@@ -229,3 +229,20 @@ def test_plugin_from_a_folder_is_a_working_tab_and_broken_one_is_listed(server):
     assert rows["tinyplugin"][1] == "loaded" and rows["brokenplugin"][1] == "failed"
     assert "broken on purpose" in failures
     assert rows["autoencoder"][1] == "loaded"
+
+
+def test_sample_quality_compares_checkpoints_with_their_protocol(server):
+    client, _, _ = server
+    table, note, hist, pairs = client.predict(["digits", "digits-holdout-9"], 200, 0, api_name="/autoencoder_quality")
+    cols = table["headers"]
+    rows = [dict(zip(cols, r, strict=True)) for r in table["data"]]
+    assert [r["weights"] for r in rows] == ["digits", "digits-holdout-9"]
+    assert {r["protocol"] for r in rows} == {"A"}  # same evaluator, data and n: comparable
+    for r in rows:
+        assert r["FID"] > r["FID (real baseline)"] > 0
+        assert 0 <= r["coverage"] <= 1
+    assert "n generated 200" in note and "test_resnet" in note
+    holdout = {d[0]: d[1] for d in hist["data"] if d[2] == "digits-holdout-9"}
+    full = {d[0]: d[1] for d in hist["data"] if d[2] == "digits"}
+    assert holdout["9"] < full["9"]  # the model that never saw a 9 draws fewer of them
+    assert len(pairs) == 16

@@ -39,7 +39,8 @@ def test_train_sample_run_eval_round_trip(capsys, tmp_path, home, digit_png):
     assert "psnr_denoised_db" in capsys.readouterr().out
     assert main(["eval", "autoencoder", "--weights", str(out), "--n", "20", "--json", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
-    assert "ROC-AUC digits vs shapes" in result["values"] and result["chart"]
+    r = result["results"][str(out)]
+    assert "ROC-AUC digits vs shapes" in r["values"] and r["chart"]
     assert main(["train", "autoencoder", "--resume", str(out), "--steps", "9", "--log-every", "3"]) == 0
     assert "Finished 9 steps" in capsys.readouterr().out
 
@@ -58,3 +59,13 @@ def test_plugin_family_trains_from_the_cli(capsys, tmp_path, home):
     assert main(["--plugins-dir", str(tmp_path / "p"), "train", "tiny", "--steps", "3", "--hidden", "4",
                  "--out", str(tmp_path / "r")]) == 0
     assert "Finished 3 steps" in capsys.readouterr().out
+
+
+def test_eval_quality_writes_json_and_markdown(capsys, tmp_path):
+    assert main(["eval", "autoencoder", "--weights", "digits", "--quality", "--samples", "100", "--n", "20",
+                 "--json", str(tmp_path / "q.json"), "--markdown", str(tmp_path / "q.md")]) == 0
+    report = json.loads((tmp_path / "q.json").read_text())
+    q = report["quality"]["digits"]
+    assert q["protocol"]["n_generated"] == 100 and q["scores"]["FID"] > 0 and q["baseline"]["FID"] > 0
+    md = (tmp_path / "q.md").read_text()
+    assert "| weights | protocol | FID | FID (real baseline)" in md and "Protocol A" in md

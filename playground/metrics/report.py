@@ -106,3 +106,35 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
 def real_images(registry: Any, dataset: str, split: str, index: list[int]) -> torch.Tensor:
     ev = load_evaluator(dataset)
     return _real(registry, ev, dataset, split)[2][index]
+
+
+SCORE_COLUMNS = ("FID", "KID", "IS", "precision", "recall", "density", "coverage")
+
+
+def comparison_rows(results: list[tuple[str, QualityReport]]) -> tuple[list[dict[str, Any]], str]:
+    """One row per checkpoint with each score beside its baseline, a protocol letter per distinct
+    protocol, and a note that spells the protocols out (and warns when they differ)."""
+    protocols: dict[tuple, tuple[str, Protocol]] = {}
+    rows = []
+    for ref, rep in results:
+        tag, _ = protocols.setdefault(rep.protocol.key(), ("ABCDEFGH"[len(protocols) % 8], rep.protocol))
+        row: dict[str, Any] = {"weights": ref, "protocol": tag}
+        for c in SCORE_COLUMNS:
+            row[c] = round(rep.scores[c], 4)
+            row[f"{c} (real baseline)"] = round(rep.baseline[c], 4)
+        row["smallest class %"] = round(rep.scores["smallest class %"], 2)
+        rows.append(row)
+    lines = [f"**Protocol {tag}**: backbone {p.backbone}; dataset `{p.dataset}`; reference {p.reference_split}; "
+             f"n generated {p.n_generated}; baseline {p.baseline}; seed {p.seed}." for tag, p in protocols.values()]
+    if len(protocols) > 1:
+        lines.insert(0, "⚠️ These rows use different protocols (backbone, data or n): compare only rows with the "
+                        "same protocol letter.")
+    return rows, "\n\n".join(lines)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+                      *["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]])

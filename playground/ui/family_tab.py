@@ -11,11 +11,12 @@ import pandas as pd
 from ..contracts import ModelFamily
 from ..errors import PlaygroundError, WeightsError
 from ..images import make_grid, tensor_to_pil
-from ..inference import run_evaluate, run_task
+from ..inference import run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
 from ..params import ImageInput, param_specs
 from ..weights import import_file, list_weights, resolve
 from .examples import example_files
+from .quality import quality_outputs
 from .widgets import build_inputs, chart_component, chart_update, gallery_value, param_component
 
 GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
@@ -75,6 +76,8 @@ class FamilyTab:
                 self._train_panel()
             with gr.Tab("Evaluate", id=f"{self.name}-evaluate"):
                 self._evaluate_panel()
+                if self.family.can_sample:
+                    self._quality_panel()
             with gr.Tab("Weights", id=f"{self.name}-weights"):
                 self._weights_panel()
 
@@ -208,6 +211,43 @@ class FamilyTab:
             return result.values, chart_update(result.chart, "line")
 
         run.click(evaluate_fn, [wd, *comps], [values, chart], api_name=f"{self.name}_evaluate", **GPU)
+
+    def _quality_panel(self) -> None:
+        gr.Markdown("#### Sample quality\nFID, KID, Inception-style score, precision/recall/density/coverage and the "
+                    "class histogram, on the features of the training dataset's shipped evaluator network. Each "
+                    "score sits beside its real-vs-real baseline at the same protocol; rows with different "
+                    "protocols are marked and must not be compared.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                refs = weight_refs(self.name)
+                pick = gr.Dropdown(choices=refs, value=refs[:1], multiselect=True, allow_custom_value=True,
+                                   label="Checkpoints (one or more, compared side by side)")
+                self.weight_dropdowns.append(pick)
+                n = gr.Number(value=1000, precision=0, label="Samples per checkpoint (n)", minimum=10, maximum=50_000)
+                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                run = gr.Button("Score samples", variant="primary", elem_id=f"{self.name}-quality-run")
+            with gr.Column(scale=2):
+                table = gr.Dataframe(label="Scores (baseline = real held-out images vs the same reference)",
+                                     interactive=False, wrap=True)
+                note = gr.Markdown()
+                hist = gr.BarPlot(x="class", y="fraction", color="weights", label="Class histogram of samples",
+                                  height=240)
+                nn_gallery = gr.Gallery(label="Nearest training image to each sample (memorisation check)",
+                                        format="png", columns=8, height=220)
+
+        @user_errors
+        def quality_fn(weights: list[str] | str, n_: float, seed_: float,
+                       progress: gr.Progress = gr.Progress()) -> tuple:
+            weights = [weights] if isinstance(weights, str) else list(weights or [])
+            if not weights:
+                raise WeightsError("Choose at least one checkpoint.")
+            for w in weights:
+                _checked_ref(self.name, w)
+            progress(0, desc=f"Sampling and scoring {len(weights)} checkpoint(s)")
+            results = run_quality(self.registry, self.name, weights, int(n_), int(seed_))
+            return quality_outputs(self.registry, results)
+
+        run.click(quality_fn, [pick, n, seed], [table, note, hist, nn_gallery], api_name=f"{self.name}_quality", **GPU)
 
     def _weights_panel(self) -> None:
         gr.Markdown("Shipped checkpoints, your training runs and imported files. A checkpoint is a folder with "

@@ -168,12 +168,19 @@ class Autoencoder(pg.ModelFamily):
         from playground.images import make_grid
 
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
-        mean, chol = state.stats["latent_mean"], state.stats["latent_chol"]
-        eps = torch.randn(inp.n, mean.shape[0], generator=gen, device=state.device)
-        z = mean + inp.temperature * eps @ chol.T
-        imgs = state.modules["decoder"](z).float()
+        imgs = self.sample(state, inp.n, gen, inp.temperature)
         return pg.TaskResult(images=[(f"{inp.n} samples, seed {inp.seed}", make_grid(imgs.cpu()))],
                              values={"n": inp.n, "seed": inp.seed, "temperature": inp.temperature})
+
+    @torch.no_grad()
+    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator,
+               temperature: float = 1.0) -> torch.Tensor:
+        mean, chol = state.stats["latent_mean"], state.stats["latent_chol"]
+        eps = torch.randn(n, mean.shape[0], generator=generator, device=state.device)
+        out = []
+        for z in (mean + temperature * eps @ chol.T).split(1024):
+            out.append(state.modules["decoder"](z).float())
+        return torch.cat(out)
 
     @torch.no_grad()
     def anomaly(self, state: pg.ModelState, inp: ImageIn) -> pg.TaskResult:
