@@ -138,6 +138,8 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
                    help="sample-quality scores (FID/KID/IS/PRDC, class histogram) with their protocol")
     p.add_argument("--samples", type=int, default=1000, help="samples per checkpoint for --quality")
     p.add_argument("--quality-seed", type=int, default=0, help="seed of the samples for --quality")
+    p.add_argument("--inception", action="store_true",
+                   help="also the paper-style Inception FID (needs torch-fidelity and its downloaded weights)")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--markdown", help="write the results as a Markdown report here")
     p.add_argument("--device")
@@ -158,7 +160,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     if a.quality:
         from .metrics.report import comparison_rows, markdown_table
 
-        quality = run_quality(reg, fam.name, a.weights, a.samples, a.quality_seed, a.device)
+        quality = run_quality(reg, fam.name, a.weights, a.samples, a.quality_seed, a.device, a.inception)
         report["quality"] = {ref: rep.as_dict() for ref, rep, _ in quality}
         rows, note = comparison_rows([(ref, rep) for ref, rep, _ in quality])
         md += ["## Sample quality\n", markdown_table(rows), "", note, ""]

@@ -67,7 +67,7 @@ def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any
 
 
 def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: int = 0,
-                device: str | None = None) -> list[tuple[str, Any, torch.Tensor]]:
+                device: str | None = None, inception: bool = False) -> list[tuple[str, Any, torch.Tensor]]:
     """Sample ``n`` images from each checkpoint and score them against its training dataset's evaluator.
     Returns (weights, QualityReport, the first few samples) per checkpoint."""
     from .metrics.report import quality_report
@@ -86,6 +86,6 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
                 images = fam.sample(state, n, gen)
         if images is None or images.shape[0] != n or not torch.isfinite(images).all():
             raise PluginError(f"{family}.sample did not return {n} finite images.")
-        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed)
+        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed, inception=inception)
         out.append((ref, report, images[:8].cpu()))
     return out

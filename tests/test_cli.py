@@ -69,3 +69,11 @@ def test_eval_quality_writes_json_and_markdown(capsys, tmp_path):
     assert q["protocol"]["n_generated"] == 100 and q["scores"]["FID"] > 0 and q["baseline"]["FID"] > 0
     md = (tmp_path / "q.md").read_text()
     assert "| weights | protocol | FID | FID (real baseline)" in md and "Protocol A" in md
+
+
+def test_inception_fid_is_refused_clearly_offline(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_INCEPTION_WEIGHTS", str(tmp_path / "none.pth"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert main(["eval", "autoencoder", "--weights", "digits", "--quality", "--samples", "50", "--n", "20",
+                 "--inception"]) == 2
+    assert "Inception FID needs the TF-FID Inception weights" in capsys.readouterr().err

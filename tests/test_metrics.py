@@ -99,3 +99,14 @@ def test_class_histogram_shows_mode_collapse(registry, digits_test):
     rep = quality_report(registry, ones.repeat(4, 1, 1, 1)[:120], "digits")
     assert rep.class_freq[1] > 0.8 and rep.scores["smallest class %"] == 0
     assert rep.scores["IS"] < 2  # a collapsed generator has IS near 1; ten even classes would give near 10
+
+
+def test_inception_fid_is_opt_in_with_a_clear_message_when_absent(tmp_path, monkeypatch):
+    import playground as pg
+    from playground.metrics.inception import inception_fid
+
+    monkeypatch.setenv("PLAYGROUND_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    x = torch.zeros(4, 1, 32, 32)
+    with pytest.raises(pg.WeightsError, match="Inception FID needs the TF-FID Inception weights"):
+        inception_fid(x, x)

@@ -71,15 +71,15 @@ def _scores(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.Tensor) -
 
 
 def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: int = 0,
-                   reference_split: str = "train", neighbours: int = 8) -> QualityReport:
+                   reference_split: str = "train", neighbours: int = 8, inception: bool = False) -> QualityReport:
     """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator."""
     ev = load_evaluator(dataset)
     if images.ndim != 4 or images.shape[1] != ev.in_chans:
         raise DataError(f"Images of shape {tuple(images.shape)} do not fit the {dataset} evaluator "
                         f"({ev.in_chans} channels).")
-    real_f, _, _ = _real(registry, ev, dataset, reference_split)
+    real_f, _, real_x = _real(registry, ev, dataset, reference_split)
     held = "test" if reference_split == "train" else "train"
-    base_f, base_logits, _ = _real(registry, ev, dataset, held)
+    base_f, base_logits, base_x = _real(registry, ev, dataset, held)
     fake_f, fake_logits = ev.embed(images)
     n = len(images)
     g = torch.Generator().manual_seed(seed)
@@ -87,6 +87,11 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
     pick = torch.randperm(len(base_f), generator=g)[:n_base]
     scores = _scores(real_f, fake_f, fake_logits)
     baseline = _scores(real_f, base_f[pick], base_logits[pick])
+    if inception:  # opt-in: needs downloaded weights; raises a WeightsError saying so when absent
+        from .inception import inception_fid
+
+        scores["Inception FID"] = inception_fid(real_x, images)
+        baseline["Inception FID"] = inception_fid(real_x, base_x[pick])
     freq = class_histogram(fake_logits, ev.num_classes)
     scores["class KL to uniform"] = kl_to_uniform(freq)
     scores["smallest class %"] = float(freq.min() * 100)
@@ -122,6 +127,9 @@ def comparison_rows(results: list[tuple[str, QualityReport]]) -> tuple[list[dict
         for c in SCORE_COLUMNS:
             row[c] = round(rep.scores[c], 4)
             row[f"{c} (real baseline)"] = round(rep.baseline[c], 4)
+        if "Inception FID" in rep.scores:
+            row["Inception FID"] = round(rep.scores["Inception FID"], 3)
+            row["Inception FID (real baseline)"] = round(rep.baseline["Inception FID"], 3)
         row["smallest class %"] = round(rep.scores["smallest class %"], 2)
         rows.append(row)
     lines = [f"**Protocol {tag}**: backbone {p.backbone}; dataset `{p.dataset}`; reference {p.reference_split}; "

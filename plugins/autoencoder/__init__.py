@@ -63,9 +63,12 @@ class EvaluateIn:
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB for images in [-1, 1] (data range 1 after mapping to [0, 1])."""
-    mse = ((a - b) / 2).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
+    """Per-image PSNR in dB for images in [-1, 1] (torchmetrics, data range 1 after mapping to [0, 1]).
+    Capped at 100 dB: identical images would give inf, which JSON cannot carry."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    out = peak_signal_noise_ratio((a + 1) / 2, (b + 1) / 2, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    return out.clamp(max=100.0)
 
 
 class Autoencoder(pg.ModelFamily):
