@@ -254,8 +254,13 @@ class Registry:
         rows = []
         for rec in self.plugins.values():
             errs = [f for f in self.failures if f.plugin == rec.name]
+            kinds: dict[str, list[str]] = {}
+            for item in rec.provides:
+                kind, name = item.split(":", 1)
+                kinds.setdefault(kind, []).append(name)
+            provides = " · ".join(f"{k}s: {', '.join(v)}" for k, v in kinds.items()) or "-"
             rows.append({"plugin": rec.name, "status": rec.status if not errs or rec.status != "loaded"
-                         else "loaded (with errors)", "provides": ", ".join(rec.provides) or "-",
+                         else "loaded (with errors)", "provides": provides,
                          "origin": rec.origin, "file": rec.file,
                          "last error": f"[{errs[-1].stage}] {errs[-1].message}" if errs else ""})
         for f in self.failures:

@@ -22,7 +22,7 @@ def test_plugins_lists_loaded_and_failed(capsys, tmp_path):
     write_plugin(tmp_path, "oops", "raise ImportError('missing dependency xyz')\n")
     assert main(["--plugins-dir", str(tmp_path), "plugins"]) == 0
     out = capsys.readouterr().out
-    assert "autoencoder" in out and "tinyplugin" in out and "model:tiny" in out
+    assert "autoencoder" in out and "tinyplugin" in out and "models: tiny" in out
     assert "oops" in out and "missing dependency xyz" in out
 
 

@@ -27,13 +27,19 @@ def failures_markdown(registry: Any) -> str:
     return "\n\n".join(parts)
 
 
+def _frame(registry: Any) -> pd.DataFrame:
+    # The file path lives in the failure details below; the table stays readable.
+    cols = ["plugin", "status", "provides", "origin", "last error"]
+    return pd.DataFrame([{c: r[c] for c in cols} for r in registry.status_rows()], columns=cols)
+
+
 def build_plugins_tab(registry: Any) -> None:
     gr.Markdown(HOW_TO)
-    table = gr.Dataframe(pd.DataFrame(registry.status_rows()), label="Plugins", interactive=False, wrap=True,
-                         elem_id="plugins-table")
+    table = gr.Dataframe(_frame(registry), label="Plugins", interactive=False, wrap=True, elem_id="plugins-table",
+                         column_widths=["12%", "10%", "38%", "10%", "30%"])
     fails = gr.Markdown(failures_markdown(registry), elem_id="plugins-failures")
 
     def status() -> tuple:
-        return pd.DataFrame(registry.status_rows()), failures_markdown(registry)
+        return _frame(registry), failures_markdown(registry)
 
     gr.Button("Refresh", size="sm").click(status, None, [table, fails], api_name="plugins_status")
