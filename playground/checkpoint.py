@@ -150,7 +150,8 @@ def load_checkpoint(registry: Any, path: str | Path, *, device: torch.device | N
     except Exception as exc:
         raise WeightsError(f"{p}: its config does not fit the {fam.name!r} family as installed: {exc}") from None
     info = DataInfo(**meta["info"])
-    state = new_state(registry, fam, cfg, info, meta["data"], device)
+    with torch.random.fork_rng(devices=[]):  # building seeds the global RNG; loading must not change it
+        state = new_state(registry, fam, cfg, info, meta["data"], device)
     tensors = _read_tensors(p)
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     expected = state.modules.state_dict()
