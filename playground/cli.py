@@ -246,6 +246,31 @@ def cmd_train_evaluator(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_hub(args: argparse.Namespace, rest: list[str]) -> int:
+    from .hub import pull, push
+
+    p = argparse.ArgumentParser(prog="playground hub", description="Share checkpoints on the Hugging Face Hub.")
+    sub = p.add_subparsers(dest="action", required=True)
+    pl = sub.add_parser("pull", help="download a checkpoint repo into imports (validated first)")
+    pl.add_argument("family")
+    pl.add_argument("repo_id")
+    pl.add_argument("--revision")
+    pl.add_argument("--name")
+    ps = sub.add_parser("push", help="upload weights (model.safetensors, config.json, README.md)")
+    ps.add_argument("family")
+    ps.add_argument("weights")
+    ps.add_argument("repo_id")
+    ps.add_argument("--private", action="store_true")
+    a = p.parse_args(rest)
+    reg = _registry(args)
+    if a.action == "pull":
+        e = pull(reg, reg.family(a.family).name, a.repo_id, revision=a.revision, name=a.name)
+        print(f"pulled {a.repo_id} as {e.ref} (step {e.step})")
+    else:
+        print(push(reg.family(a.family).name, a.weights, a.repo_id, private=a.private))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
@@ -257,6 +282,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "run": (cmd_run, "run any task of a family"),
             "eval": (cmd_eval, "evaluate weights"),
             "card": (cmd_card, "evaluate weights and write their model card"),
+            "hub": (cmd_hub, "pull or push checkpoints on the Hugging Face Hub"),
             "train-evaluator": (cmd_train_evaluator, "train the evaluator network of a dataset"),
             "plugins": (cmd_plugins, "loaded and failed plugins"),
             "weights": (cmd_weights, "available weights"),

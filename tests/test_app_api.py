@@ -246,3 +246,9 @@ def test_sample_quality_compares_checkpoints_with_their_protocol(server):
     full = {d[0]: d[1] for d in hist["data"] if d[2] == "digits"}
     assert holdout["9"] < full["9"]  # the model that never saw a 9 draws fewer of them
     assert len(pairs) == 16
+
+
+def test_hub_pull_offline_is_a_clear_error(server):
+    client, _, _ = server
+    with pytest.raises(AppError, match="not in the local Hub cache"):
+        client.predict("someone/absent", api_name="/autoencoder_hub_pull")

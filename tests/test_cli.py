@@ -77,3 +77,9 @@ def test_inception_fid_is_refused_clearly_offline(capsys, tmp_path, monkeypatch)
     assert main(["eval", "autoencoder", "--weights", "digits", "--quality", "--samples", "50", "--n", "20",
                  "--inception"]) == 2
     assert "Inception FID needs the TF-FID Inception weights" in capsys.readouterr().err
+
+
+def test_hub_pull_offline_says_so(capsys, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert main(["hub", "pull", "autoencoder", "someone/absent"]) == 2
+    assert "not in the local Hub cache" in capsys.readouterr().err

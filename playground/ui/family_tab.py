@@ -264,6 +264,13 @@ class FamilyTab:
                 name = gr.Textbox(label="Name for the import", placeholder="my-model")
                 do_import = gr.Button("Import", elem_id=f"{self.name}-import")
                 result = gr.Markdown()
+                with gr.Accordion("Hugging Face Hub", open=False):
+                    repo = gr.Textbox(label="Repository id", placeholder="user/my-model")
+                    with gr.Row():
+                        do_pull = gr.Button("Pull into imports")
+                        do_push = gr.Button("Push the selected weights")
+                    token = gr.Textbox(label="Token (for push; not stored)", type="password")
+                    hub_result = gr.Markdown()
 
         @user_errors
         def card_fn(ref: str) -> tuple:
@@ -278,6 +285,29 @@ class FamilyTab:
             return (f"Imported as `{entry.ref}` (step {entry.step}, trained on {entry.dataset}).",
                     self._weights_table(), *[gr.update(choices=refs) for _ in self.weight_dropdowns])
 
+        @user_errors
+        def pull_fn(repo_id: str) -> tuple:
+            from ..hub import pull
+
+            if not repo_id or "/" not in repo_id:
+                raise WeightsError("Give a Hub repository id like user/name.")
+            entry = pull(self.registry, self.name, repo_id.strip())
+            refs = weight_refs(self.name)
+            return (f"Pulled `{repo_id}` as `{entry.ref}` (step {entry.step}).", self._weights_table(),
+                    *[gr.update(choices=refs) for _ in self.weight_dropdowns])
+
+        @user_errors
+        def push_fn(ref: str, repo_id: str, tok: str) -> str:
+            from ..hub import push
+
+            if not repo_id or "/" not in repo_id:
+                raise WeightsError("Give a Hub repository id like user/name.")
+            url = push(self.name, _checked_ref(self.name, ref), repo_id.strip(), token=tok or None)
+            return f"Pushed `{ref}` to {url}."
+
+        do_pull.click(pull_fn, [repo], [hub_result, table, *self.weight_dropdowns],
+                      api_name=f"{self.name}_hub_pull")
+        do_push.click(push_fn, [wd, repo, token], [hub_result], api_name=f"{self.name}_hub_push")
         wd.change(card_fn, [wd], [card, download], api_name=f"{self.name}_weights_card")
         do_import.click(import_fn, [upload, name], [result, table, *self.weight_dropdowns],
                         api_name=f"{self.name}_weights_import")
