@@ -13,6 +13,7 @@ from .inference import run_evaluate, run_task
 from .weights import resolve
 
 SAMPLES_FILE = "samples.png"
+QUALITY_N = 1000
 
 
 def render_card(meta: dict[str, Any], family_title: str, command: str, metrics: dict[str, Any],
@@ -39,7 +40,7 @@ datasets: [{data.get('name', '?')}]
 {command}
 ```
 
-## Metrics (test split, from `playground eval {meta['family']}`)
+## Metrics (from `playground eval {meta['family']} --quality`; test split for reconstruction metrics)
 
 | metric | value |
 |---|---|
@@ -65,6 +66,20 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
     meta = read_metadata(folder)
     fam = registry.family(family)
     metrics = run_evaluate(registry, family, ref, eval_values or {}).values if fam.evaluate_inputs else {}
+    if fam.can_sample:
+        from .errors import WeightsError
+        from .inference import run_quality
+
+        try:
+            ((_, rep, _),) = run_quality(registry, family, [ref], QUALITY_N, seed=0)
+        except WeightsError:  # no evaluator for this dataset: the card says so instead of inventing numbers
+            metrics["sample quality"] = f"n/a: no evaluator network for {meta['data'].get('name')!r}"
+        else:
+            for k in ("FID", "KID", "IS", "precision", "recall", "density", "coverage"):
+                metrics[f"{k} (n={QUALITY_N}; real baseline)"] = f"{rep.scores[k]:.4f} ({rep.baseline[k]:.4f})"
+            metrics["smallest class % (class histogram)"] = f"{rep.scores['smallest class %']:.1f}"
+            metrics["quality protocol"] = f"{rep.protocol.backbone}; reference {rep.protocol.reference_split}; " \
+                                          f"baseline {rep.protocol.baseline}"
     if any(t.name == "generate" for t in fam.tasks):
         res = run_task(registry, family, ref, "generate", {"n": 64, "seed": 0})
         tensor_to_pil(res.images[0][1], scale=2).save(folder / SAMPLES_FILE)

@@ -127,6 +127,11 @@ class ModelFamily:
         """Images (N×C×H×W in [-1, 1]) shown while training (optional)."""
         return None
 
+    def learning_score(self, state: ModelState, images: torch.Tensor) -> float | None:
+        """How far the model is from the data, lower is better (optional). For families whose losses do not
+        fall as they learn (adversarial games), the conformance tests compare this before and after training."""
+        return None
+
     def sample(self, state: ModelState, n: int, generator: torch.Generator) -> torch.Tensor | None:
         """N new images (N×C×H×W in [-1, 1]) for sample-quality scores (optional; None = not a generator)."""
         return None

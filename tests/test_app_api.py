@@ -252,3 +252,14 @@ def test_hub_pull_offline_is_a_clear_error(server):
     client, _, _ = server
     with pytest.raises(AppError, match="not in the local Hub cache"):
         client.predict("someone/absent", api_name="/autoencoder_hub_pull")
+
+
+def test_gan_tab_endpoints(server):
+    client, _, _ = server
+    gallery, values = client.predict("digits", 16, 0, 0.0, api_name="/gan_generate")
+    assert len(gallery) == 1 and values["n"] == 16
+    gallery, values = client.predict("digits", 0, 1, 8, True, api_name="/gan_interpolate")
+    assert len(gallery) == 1 and values["frames"] == 8
+    with pytest.raises(AppError):
+        client.predict("digits", "(new run)", 10, 8, 0.0, 0, "bogus", 0, False, 16, 8, 10, 10, 10,
+                       api_name="/gan_train_start")

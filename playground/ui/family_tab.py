@@ -192,7 +192,8 @@ class FamilyTab:
     def _evaluate_panel(self) -> None:
         fam = self.family
         if fam.evaluate_inputs is None:
-            gr.Markdown(f"{fam.title} declares no evaluation.")
+            if not fam.can_sample:
+                gr.Markdown(f"{fam.title} declares no evaluation.")
             return
         with gr.Row():
             with gr.Column(scale=1):

@@ -1,0 +1,41 @@
+"""DCGAN-style generator and discriminator for 32×32 images."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, width: int) -> None:
+        super().__init__()
+        w = width
+        self.w = w
+        self.fc = nn.Sequential(nn.Linear(latent_dim, 4 * w * 16), nn.BatchNorm1d(4 * w * 16), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU(),  # 8×8
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),  # 16×16
+            nn.ConvTranspose2d(w, channels, 4, 2, 1), nn.Tanh(),  # 32×32
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(z.shape[0], 4 * self.w, 4, 4))
+
+
+class Discriminator(nn.Module):
+    """No batch norm (the gradient penalty needs per-sample gradients); LeakyReLU 0.2; optional spectral norm."""
+
+    def __init__(self, channels: int, width: int, use_spectral_norm: bool = False) -> None:
+        super().__init__()
+        w = width
+        sn = spectral_norm if use_spectral_norm else (lambda m: m)
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(channels, w, 4, 2, 1)), nn.LeakyReLU(0.2),  # 16×16
+            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2),  # 8×8
+            sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2),  # 4×4
+            nn.Flatten(), sn(nn.Linear(4 * w * 16, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
