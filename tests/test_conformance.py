@@ -123,7 +123,9 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, name, home):
     for k in full.state.stats:
         assert torch.equal(full.state.stats[k], resumed.state.stats[k]), k
     # Optimiser state matches too (the next step would be the same).
-    sa, sb = full.state.optimizers["main"].state_dict(), resumed.state.optimizers["main"].state_dict()
-    for i in sa["state"]:
-        for k, v in sa["state"][i].items():
-            assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (i, k)
+    assert full.state.optimizers.keys() == resumed.state.optimizers.keys()
+    for name in full.state.optimizers:
+        sa, sb = full.state.optimizers[name].state_dict(), resumed.state.optimizers[name].state_dict()
+        for i in sa["state"]:
+            for k, v in sa["state"][i].items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (name, i, k)

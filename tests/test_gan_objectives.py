@@ -130,6 +130,7 @@ def test_spectral_norm_bounds_the_lipschitz_estimate():
     for _ in range(20):  # power iteration converges in training-mode forwards
         normed(x)
 
+    @torch.no_grad()
     def lipschitz(net):
         a, b = torch.randn(2000, 2), torch.randn(2000, 2)
         return float(((net(a) - net(b)).abs().squeeze(1) / (a - b).norm(dim=1)).max())

@@ -76,7 +76,7 @@ class GAN(pg.ModelFamily):
         pg.Task("generate", "Generate", GenerateIn, "A grid of samples from a seed."),
         pg.Task("interpolate", "Interpolate", InterpolateIn, "A walk through latent space between two seeds."),
     )
-    smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "objective": "nonsaturating"}
+    smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "objective": "nonsaturating", "lr": 1e-3}
 
     def build(self, cfg: GANConfig, info: pg.DataInfo) -> nn.ModuleDict:
         get_objective(cfg.objective)
