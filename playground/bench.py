@@ -64,7 +64,8 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
     t0 = time.perf_counter()
     while done < steps:
         for xb, yb in loader:
-            losses.append(fam.train_step(state, Batch(xb.to(dev), yb.to(dev)))["loss"].item())
+            step_losses = fam.train_step(state, Batch(xb.to(dev), yb.to(dev)))
+            losses.append({k: v.item() for k, v in step_losses.items()})  # the per-step sync a tutorial does
             done += 1
             if done == steps:
                 break
