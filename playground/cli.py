@@ -87,6 +87,12 @@ def _print_result(result: Any, out: str | None) -> None:
     from .images import make_grid, tensor_to_pil
 
     print(json.dumps(result.values, indent=2, default=str))
+    if out and out.lower().endswith(".gif") and result.animation:
+        from .images import save_gif
+
+        save_gif(result.animation, out)
+        print(f"wrote {out}")
+        return
     if out and result.images:
         imgs = [img for _, img in result.images]
         if len(imgs) == 1:

@@ -57,6 +57,7 @@ class TaskResult:
     images: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (caption, C×H×W in [-1, 1])
     values: dict[str, Any] = field(default_factory=dict)
     chart: Chart | None = None
+    animation: list[torch.Tensor] | None = None  # frames (C×H×W in [-1, 1]) shown as an animated GIF
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Task:
     inputs: type
     description: str = ""
     chart: str | None = None
+    animation: bool = False  # the task returns TaskResult.animation frames
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,14 @@ def tensor_to_pil(x: torch.Tensor, scale: int = 1) -> Image.Image:
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
     return im
+
+
+def save_gif(frames: list[torch.Tensor], path: str | Path, scale: int = 4, ms_per_frame: int = 120) -> Path:
+    """Frames (C×H×W in [-1, 1]) → a looping animated GIF that plays forth and back."""
+    pil = [tensor_to_pil(f, scale=scale).convert("P") for f in frames]
+    pil = pil + pil[-2:0:-1]
+    pil[0].save(path, save_all=True, append_images=pil[1:], duration=ms_per_frame, loop=0)
+    return Path(path)
 
 
 def make_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:

@@ -25,7 +25,7 @@ def model_cache() -> ModelCache:
 def _check_result(family: str, task: str, result: Any) -> TaskResult:
     if not isinstance(result, TaskResult):
         raise PluginError(f"{family}.{task} returned {type(result).__name__}, not a TaskResult.")
-    for caption, img in result.images:
+    for caption, img in list(result.images) + [("animation frame", f) for f in result.animation or []]:
         if not torch.is_tensor(img) or img.ndim != 3 or img.shape[0] not in (1, 3):
             raise PluginError(f"{family}.{task} image {caption!r} is not a C×H×W tensor with 1 or 3 channels.")
         if not torch.isfinite(img).all():

@@ -258,8 +258,10 @@ def test_gan_tab_endpoints(server):
     client, _, _ = server
     gallery, values = client.predict("digits", 16, 0, 0.0, api_name="/gan_generate")
     assert len(gallery) == 1 and values["n"] == 16
-    gallery, values = client.predict("digits", 0, 1, 8, True, api_name="/gan_interpolate")
+    gallery, values, gif = client.predict("digits", 0, 1, 8, True, api_name="/gan_interpolate")
     assert len(gallery) == 1 and values["frames"] == 8
+    with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
+        assert im.format == "GIF" and im.n_frames == 14
     with pytest.raises(AppError):
         client.predict("digits", "(new run)", 10, 8, 0.0, 0, "bogus", 0, False, 16, 8, 10, 10, 10,
                        api_name="/gan_train_start")

@@ -64,3 +64,15 @@ def test_shipped_gan_weights_have_a_card_and_are_small():
     (entry,) = [e for e in list_weights("gan") if e.ref == "digits"]
     assert "playground train gan" in entry.card and "FID" in entry.card
     assert all(f.stat().st_size < 10 * 1024 * 1024 for f in entry.path.iterdir())
+
+
+def test_interpolation_animation_is_a_gif(registry, tmp_path):
+    from PIL import Image
+
+    from playground.images import save_gif
+
+    res = run_task(registry, "gan", "digits", "interpolate", {"seed_a": 1, "seed_b": 2, "frames": 5})
+    assert len(res.animation) == 5 and not torch.equal(res.animation[0], res.animation[-1])
+    path = save_gif(res.animation, tmp_path / "a.gif")
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == 8  # forth and back: 5 + 3

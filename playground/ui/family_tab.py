@@ -17,7 +17,7 @@ from ..params import ImageInput, param_specs
 from ..weights import import_file, list_weights, resolve
 from .examples import example_files
 from .quality import quality_outputs
-from .widgets import build_inputs, chart_component, chart_update, gallery_value, param_component
+from .widgets import animation_file, build_inputs, chart_component, chart_update, gallery_value, param_component
 
 GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
 POLL_SECONDS = 1.0
@@ -100,12 +100,19 @@ class FamilyTab:
                 outputs = [gallery, values]
                 if task.chart:
                     outputs.append(chart_component(task.chart))
+                if task.animation:
+                    outputs.append(gr.Image(label="Animation", type="filepath", format="gif", height=200,
+                                            elem_id=f"{self.name}-{task.name}-animation"))
 
         @user_errors
         def handler(weights: str, *vals: Any) -> tuple:
             result = run_task(self.registry, self.name, _checked_ref(self.name, weights), task.name, collect(vals))
             out = (gallery_value(result), result.values)
-            return out + (chart_update(result.chart, task.chart),) if task.chart else out
+            if task.chart:
+                out += (chart_update(result.chart, task.chart),)
+            if task.animation:
+                out += (animation_file(result.animation),)
+            return out
 
         handler.__name__ = f"{self.name}_{task.name}"
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)

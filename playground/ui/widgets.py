@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -91,6 +92,20 @@ def chart_frame(chart: Chart | None) -> pd.DataFrame:
     if chart is None:
         return pd.DataFrame()
     return pd.DataFrame(chart.rows)
+
+
+def animation_file(frames: list | None) -> str | None:
+    """Frames → a GIF in the temp dir (which Gradio serves); None when the task returned none."""
+    if not frames:
+        return None
+    import tempfile
+    import uuid
+
+    from ..images import save_gif
+
+    folder = Path(tempfile.gettempdir()) / "playground-animations"
+    folder.mkdir(exist_ok=True)
+    return str(save_gif(frames, folder / f"{uuid.uuid4().hex}.gif"))
 
 
 def chart_component(kind: str, label: str = "") -> gr.components.Component:

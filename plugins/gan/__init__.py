@@ -74,7 +74,8 @@ class GAN(pg.ModelFamily):
     config = GANConfig
     tasks = (
         pg.Task("generate", "Generate", GenerateIn, "A grid of samples from a seed."),
-        pg.Task("interpolate", "Interpolate", InterpolateIn, "A walk through latent space between two seeds."),
+        pg.Task("interpolate", "Interpolate", InterpolateIn, "A walk through latent space between two seeds.",
+                animation=True),
     )
     smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "objective": "nonsaturating", "lr": 1e-3}
 
@@ -159,7 +160,7 @@ class GAN(pg.ModelFamily):
         state.modules.eval()
         imgs = state.modules["G"](z).float().cpu()
         return pg.TaskResult(images=[(f"seed {inp.seed_a} → seed {inp.seed_b}", make_grid(imgs, nrow=inp.frames))],
-                             values={"frames": inp.frames, "spherical": inp.spherical})
+                             values={"frames": inp.frames, "spherical": inp.spherical}, animation=list(imgs))
 
 
 @pg.hookimpl
