@@ -52,6 +52,27 @@ class WeightsEntry:
     card: str  # model card markdown ("" if none)
 
 
+_header_cache: dict[tuple, tuple[dict[str, Any] | None, str]] = {}
+_header_lock = threading.Lock()
+
+
+def _header_and_card(folder: Path) -> tuple[dict[str, Any] | None, str]:
+    """A checkpoint's metadata and model card, read once per version of its files (listings run per request)."""
+    files = [folder / MODEL_FILE, folder / "README.md"]
+    key = (str(folder),) + tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
+    with _header_lock:
+        if key in _header_cache:
+            return _header_cache[key]
+    try:
+        meta: dict[str, Any] | None = read_metadata(folder)
+    except WeightsError:
+        meta = None  # listed nowhere rather than breaking the list; loading it by name says why
+    card = files[1].read_text() if files[1].exists() else ""
+    with _header_lock:
+        _header_cache[key] = (meta, card)
+    return meta, card
+
+
 def _entries(folder: Path, family: str, source: str, prefix: str) -> list[WeightsEntry]:
     out = []
     if not folder.is_dir():
@@ -59,13 +80,9 @@ def _entries(folder: Path, family: str, source: str, prefix: str) -> list[Weight
     for d in sorted(folder.iterdir()):
         if d.name.startswith(".") or not (d / MODEL_FILE).exists():
             continue
-        try:
-            meta = read_metadata(d)
-        except WeightsError:
-            continue  # listed nowhere rather than breaking the list; loading it by name says why
-        if meta["family"] != family:
+        meta, card = _header_and_card(d)
+        if meta is None or meta["family"] != family:
             continue
-        card = (d / "README.md").read_text() if (d / "README.md").exists() else ""
         out.append(WeightsEntry(prefix + d.name, d, source, int(meta["step"]), meta["data"].get("name", "?"), card))
     return out
 
