@@ -84,24 +84,23 @@ def _image_values(values: dict[str, Any], cls: type) -> dict[str, Any]:
 
 
 def _print_result(result: Any, out: str | None) -> None:
-    from .images import make_grid, tensor_to_pil
+    import torch
+
+    from .images import make_grid, save_gif, tensor_to_pil
 
     print(json.dumps(result.values, indent=2, default=str))
-    if out and out.lower().endswith(".gif") and result.animation:
-        from .images import save_gif
-
-        save_gif(result.animation, out)
-        print(f"wrote {out}")
+    if not out:
         return
-    if out and result.images:
-        imgs = [img for _, img in result.images]
-        if len(imgs) == 1:
-            tensor_to_pil(imgs[0], scale=2).save(out)
-        else:
-            size = max(i.shape[-1] for i in imgs)
-            same = [i if i.shape[-1] == size else i for i in imgs]
-            tensor_to_pil(make_grid(__import__("torch").stack(same), nrow=len(same)), scale=4).save(out)
-        print(f"wrote {out}")
+    if out.lower().endswith(".gif") and result.animation:
+        save_gif(result.animation, out)
+    elif len(result.images) == 1:
+        tensor_to_pil(result.images[0][1], scale=2).save(out)
+    elif result.images:  # several same-size images (input · output …) side by side
+        imgs = torch.stack([img for _, img in result.images])
+        tensor_to_pil(make_grid(imgs, nrow=len(imgs)), scale=4).save(out)
+    else:
+        return
+    print(f"wrote {out}")
 
 
 def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ class Job:
     family: str
     name: str
     trainer: Trainer
-    thread: threading.Thread
+    thread: threading.Thread = field(init=False)
     error: str = ""
 
     @property
@@ -37,13 +37,16 @@ class TrainingJobs:
         self._jobs: dict[str, Job] = {}  # latest job per family
         self._lock = threading.Lock()
 
+    def _busy(self) -> Job | None:
+        return next((j for j in self._jobs.values() if j.thread.is_alive()), None)
+
     def running(self) -> Job | None:
         with self._lock:
-            return next((j for j in self._jobs.values() if j.thread.is_alive()), None)
+            return self._busy()
 
     def start(self, family: str, values: dict[str, Any], resume: str | None = None) -> Job:
         with self._lock:
-            busy = next((j for j in self._jobs.values() if j.thread.is_alive()), None)
+            busy = self._busy()
             if busy is not None:
                 raise TrainingError(f"A {busy.family} run ({busy.ref}) is training (step {busy.progress.step}/"
                                     f"{busy.progress.total}); stop it first. One training job runs at a time.")
@@ -57,7 +60,7 @@ class TrainingJobs:
                 name = time.strftime("%Y%m%d-%H%M%S")
                 out = runs_dir(family) / name
             trainer = Trainer(self.registry, family, values, out_dir=out, resume=src if resume else None)
-            job = Job(family, name, trainer, threading.Thread(target=lambda: None))
+            job = Job(family, name, trainer)
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)
             self._jobs[family] = job
             job.thread.start()

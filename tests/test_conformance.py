@@ -23,8 +23,15 @@ def smoke(fam, **extra):
     return {**fam.smoke_config, "dataset": "digits", "seed": 0, **extra}
 
 
-def task_values(task, image: Image.Image) -> dict:
-    return {s.name: image for s in param_specs(task.inputs) if s.type is ImageInput}
+def run_every_task(fam, state, image: Image.Image) -> dict:
+    """Each declared task with its default inputs (images: a real digit), in eval mode: {task: TaskResult}."""
+    state.modules.eval()
+    out = {}
+    for task in fam.tasks:
+        values = {s.name: image for s in param_specs(task.inputs) if s.type is ImageInput}
+        with torch.no_grad():
+            out[task.name] = getattr(fam, task.name)(state, build_params(task.inputs, values))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +70,9 @@ def test_training_beats_an_untrained_model_by_a_wide_margin(trained, name):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_task_returns_declared_outputs(trained, name, digit_png):
     reg, fam, state, _, _ = trained[name]
-    state.modules.eval()
-    image = Image.open(digit_png)
+    results = run_every_task(fam, state, Image.open(digit_png))
     for task in fam.tasks:
-        inputs = build_params(task.inputs, task_values(task, image))
-        with torch.no_grad():
-            result = getattr(fam, task.name)(state, inputs)
+        result = results[task.name]
         assert result.images, f"{task.name} returned no images"
         for caption, img in result.images:
             assert img.dtype == torch.float32 and img.ndim == 3, (task.name, caption, img.dtype, img.shape)
@@ -86,15 +90,12 @@ def test_every_task_returns_declared_outputs(trained, name, digit_png):
 def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
     reg, fam, state, _, ckpt = trained[name]
     loaded = load_checkpoint(reg, ckpt, family=name)
-    state.modules.eval()
     image = Image.open(digit_png)
-    for task in fam.tasks:
-        inputs = build_params(task.inputs, task_values(task, image))
-        with torch.no_grad():
-            a = getattr(fam, task.name)(state, inputs)
-            b = getattr(fam, task.name)(loaded, inputs)
+    before, after = run_every_task(fam, state, image), run_every_task(fam, loaded, image)
+    for task, a in before.items():
+        b = after[task]
         for (_, x), (_, y) in zip(a.images, b.images, strict=True):
-            assert torch.equal(x, y), task.name
+            assert torch.equal(x, y), task
         assert a.values == b.values
 
 

@@ -11,12 +11,12 @@ from ..jobs import TrainingJobs
 from .family_tab import FamilyTab
 from .plugins_tab import build_plugins_tab
 
-LAUNCH_OPTIONS: dict[str, Any] = {}  # filled below (after CSS) so tests launch exactly like the app
 CSS = """
 #plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
 """
-LAUNCH_OPTIONS.update(ssr_mode=False, max_file_size="10mb", theme=gr.themes.Soft(), css=CSS, show_error=True,
-                      footer_links=["api", "settings"])
+# Shared with the tests so they launch exactly like the app.
+LAUNCH_OPTIONS: dict[str, Any] = dict(ssr_mode=False, max_file_size="10mb", theme=gr.themes.Soft(), css=CSS,
+                                      show_error=True, footer_links=["api", "settings"])
 
 
 def build_app(registry: Any) -> gr.Blocks:
