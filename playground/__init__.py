@@ -1,6 +1,6 @@
 """Generative Model Playground: a plugin registry, a training engine and a Gradio app for generative models."""
 
-from .contracts import Batch, Chart, DataInfo, ModelFamily, ModelState, Task, TaskResult, TrainConfig
+from .contracts import Batch, Chart, DataInfo, Field, ModelFamily, ModelState, Task, TaskResult, TrainConfig
 from .data import DatasetInfo, DataSpec, ImageData, PointData
 from .errors import (
                      ConfigError,
@@ -15,7 +15,7 @@ from .hookspecs import hookimpl, hookspec
 from .params import ImageInput, image_param, param
 
 __all__ = [
-    "Batch", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec", "DatasetInfo", "ImageData",
+    "Batch", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec", "Field", "DatasetInfo", "ImageData",
     "ImageInput", "InputError", "ModelFamily", "ModelState", "PlaygroundError", "PluginError", "PointData",
     "Task", "TaskResult", "TrainConfig", "TrainingError", "WeightsError", "hookimpl", "hookspec",
     "image_param", "param",

@@ -5,6 +5,8 @@
 2. Inference latency for a 64-image grid: in-process and through the HTTP API.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
 4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
+5. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
+   time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API.
 """
 
 from __future__ import annotations
@@ -153,6 +155,57 @@ def bench_quality(registry: Any, n: int) -> dict[str, float]:
     return out
 
 
+def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
+              objectives: tuple[str, ...] = ("nonsaturating", "wgan_gp")) -> dict[str, float]:
+    from playground.engine import Trainer
+    from playground.lab import LabRun, LabSession, lab_families
+    from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+    if family not in lab_families(registry):
+        raise SystemExit(f"{family} has no 2-D lab.")
+    out: dict[str, float] = {"lab_steps_per_frame": float(steps_per_frame)}
+    for obj in objectives:
+        run = LabRun.create(registry, family, {"objective": obj})
+        run.step("both", 10)  # warm up
+        t = time.perf_counter()
+        run.step("both", 200)
+        out[f"lab_{obj}_steps_per_s"] = 200 / (time.perf_counter() - t)
+        with tempfile.TemporaryDirectory() as tmp:
+            tr = Trainer(registry, family, {"objective": obj, "steps": 210, "log_every": 50}, out_dir=tmp, device="cpu")
+            tr.run()
+        out[f"engine_{obj}_steps_per_s"] = tr.progress.steps_per_s
+        times = []
+        for _ in range(frames):
+            t = time.perf_counter()
+            run.frame()
+            times.append(time.perf_counter() - t)
+        out[f"lab_{obj}_frame_ms_median"] = 1000 * statistics.median(times)
+    sess = LabSession.create(registry, family, {}, list(objectives))
+    t = time.perf_counter()
+    for _ in range(frames):
+        sess.step("both", steps_per_frame)
+        sess.frames()
+    out["lab_side_by_side_updates_per_s_inprocess"] = frames / (time.perf_counter() - t)
+    demo = build_app(registry)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    try:
+        from gradio_client import Client
+
+        client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        n_inputs = len(names[f"/{family}_lab_reset"]["parameters"])
+        reset_args = ["ring8", *objectives, "(fresh)", "(fresh)"]
+        client.predict(*reset_args, *[None] * (n_inputs - len(reset_args)), api_name=f"/{family}_lab_reset")
+        t = time.perf_counter()
+        for _ in range(frames):
+            client.predict(steps_per_frame, api_name=f"/{family}_lab_step")
+        out["lab_side_by_side_updates_per_s_api"] = frames / (time.perf_counter() - t)
+    finally:
+        demo.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     p = argparse.ArgumentParser(prog="playground bench", description=__doc__,
@@ -164,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-app", action="store_true")
+    p.add_argument("--steps-per-frame", type=int, default=10, help="2-D lab: steps between pictures")
     p.add_argument("--quality-n", type=int, default=10_000, help="images per side for the metrics benchmark (0: skip)")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
@@ -171,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
 
     reg = get_registry()
     results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
-    results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
-    results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+    if reg.family(a.family).data_kind == "points":
+        results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats))
+    else:
+        results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
+        results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
     if a.quality_n:
         results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:

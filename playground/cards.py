@@ -20,7 +20,10 @@ def render_card(meta: dict[str, Any], family_title: str, command: str, metrics: 
                 description: str = "") -> str:
     cfg = meta["config"]
     data = meta["data"]
-    shape = "×".join(str(meta["info"][k]) for k in ("channels", "size", "size"))
+    points = meta["info"].get("kind") == "points"
+    shape = "2-D points" if points else "images " + "×".join(str(meta["info"][k]) for k in ("channels", "size", "size"))
+    source = (f"`playground eval {meta['family']}`" if points else
+              f"`playground eval {meta['family']} --quality`; test split for reconstruction metrics")
     rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
     cfg_rows = "\n".join(f"| `{k}` | {v} |" for k, v in cfg.items())
     return f"""---
@@ -32,7 +35,7 @@ datasets: [{data.get('name', '?')}]
 
 {description}
 
-- Family: `{meta['family']}` · step {meta['step']} · images {shape}
+- Family: `{meta['family']}` · step {meta['step']} · {shape}
 - Data: `{json.dumps(data)}` (built in, no download)
 - Reproduce (CPU, from the repository root):
 
@@ -40,7 +43,7 @@ datasets: [{data.get('name', '?')}]
 {command}
 ```
 
-## Metrics (from `playground eval {meta['family']} --quality`; test split for reconstruction metrics)
+## Metrics (from {source})
 
 | metric | value |
 |---|---|
@@ -66,7 +69,7 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
     meta = read_metadata(folder)
     fam = registry.family(family)
     metrics = run_evaluate(registry, family, ref, eval_values or {}).values if fam.evaluate_inputs else {}
-    if fam.can_sample:
+    if fam.samples_images:
         from .errors import WeightsError
         from .inference import run_quality
 
@@ -81,8 +84,9 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
             metrics["quality protocol"] = f"{rep.protocol.backbone}; reference {rep.protocol.reference_split}; " \
                                           f"baseline {rep.protocol.baseline}"
     if any(t.name == "generate" for t in fam.tasks):
-        res = run_task(registry, family, ref, "generate", {"n": 64, "seed": 0})
-        tensor_to_pil(res.images[0][1], scale=2).save(folder / SAMPLES_FILE)
+        points = fam.data_kind == "points"  # a 2-D plot: the task's own number of points, no upscaling
+        res = run_task(registry, family, ref, "generate", {"seed": 0} if points else {"n": 64, "seed": 0})
+        tensor_to_pil(res.images[0][1], scale=1 if points else 2).save(folder / SAMPLES_FILE)
     elif (folder / "preview.png").exists():
         (folder / SAMPLES_FILE).write_bytes((folder / "preview.png").read_bytes())
     card = render_card(meta, fam.title, command, metrics, fam.description)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -51,8 +52,7 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: di
 
 def checkpoint_metadata(state: ModelState) -> dict[str, Any]:
     return {"format": FORMAT, "family": state.family, "config": params_to_dict(state.config),
-            "data": state.data, "info": {"channels": state.info.channels, "size": state.info.size,
-                                         "num_classes": state.info.num_classes},
+            "data": state.data, "info": dataclasses.asdict(state.info),
             "step": state.step, "metrics": state.metrics, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 

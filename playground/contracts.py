@@ -28,17 +28,33 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a family may know about its data when it builds networks."""
+    """What a family may know about its data when it builds networks (points: channels = dimensions, size 0)."""
 
     channels: int
     size: int
     num_classes: int
+    kind: str = "image"  # "image" or "points"
 
 
 @dataclass
 class Batch:
-    x: torch.Tensor  # N×C×H×W float in [-1, 1] on the training device
+    x: torch.Tensor  # images: N×C×H×W float in [-1, 1]; points: N×2 float (on the training device)
     y: torch.Tensor | None = None
+
+
+@dataclass
+class Field:
+    """A scalar function over the plane for the 2-D plots (e.g. the discriminator's output).
+
+    ``values`` holds one number per point asked for; ``lo``/``hi`` fix the colour scale. Without them the
+    scale is set per frame, symmetric around ``centre`` (the "undecided" value, shown white), or around the
+    median when ``centre`` is None too (a Wasserstein critic, defined only up to a constant)."""
+
+    values: torch.Tensor
+    title: str
+    lo: float | None = None
+    hi: float | None = None
+    centre: float | None = 0.0
 
 
 @dataclass
@@ -107,6 +123,14 @@ class ModelFamily:
     evaluate_inputs: ClassVar[type | None] = None
     # Config overrides that make a run tiny but still able to learn: the conformance tests use them.
     smoke_config: ClassVar[dict[str, Any]] = {}
+    # "image" families train on ImageData, "points" families on 2-D PointData (their samples are N×2).
+    data_kind: ClassVar[str] = "image"
+    # Partial updates the interactive lab may run on their own (e.g. ("D", "G") for a GAN): see train_part.
+    # An update of the last part counts as a step, as a full train_step does (a GAN counts G updates).
+    lab_parts: ClassVar[tuple[str, ...]] = ()
+    # The config field the lab's side-by-side comparison varies and run B's default value for it, e.g.
+    # ("objective", "wgan_gp"); None = no comparison.
+    lab_compare: ClassVar[tuple[str, Any] | None] = None
 
     def build(self, cfg: TrainConfig, info: DataInfo) -> nn.ModuleDict:
         raise NotImplementedError
@@ -117,6 +141,18 @@ class ModelFamily:
     def train_step(self, state: ModelState, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimisation step; return named scalar losses (tensors, not synchronised)."""
         raise NotImplementedError
+
+    def train_part(self, state: ModelState, batch: Batch, part: str) -> dict[str, torch.Tensor]:
+        """One update of only ``part`` (one of ``lab_parts``), for the lab's step buttons (optional)."""
+        raise NotImplementedError(f"{self.name} has no partial updates.")
+
+    def updates_per_step(self, cfg: TrainConfig) -> dict[str, int]:
+        """How many updates of each lab part one train_step makes (the lab's counters use it)."""
+        return {p: 1 for p in self.lab_parts}
+
+    def field(self, state: ModelState, xy: torch.Tensor) -> Field | None:
+        """A scalar over 2-D points (K×2 → values of K) drawn under the samples in 2-D plots (optional)."""
+        return None
 
     def data_filters(self, cfg: TrainConfig) -> dict[str, Any]:
         """Extra DataSpec fields for training data, e.g. ``{"exclude_classes": (9,)}`` (optional)."""
@@ -135,12 +171,17 @@ class ModelFamily:
         return None
 
     def sample(self, state: ModelState, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        """N new images (N×C×H×W in [-1, 1]) for sample-quality scores (optional; None = not a generator)."""
+        """N new samples (images N×C×H×W in [-1, 1], or points N×2) (optional; None = not a generator)."""
         return None
 
     @property
     def can_sample(self) -> bool:
         return type(self).sample is not ModelFamily.sample
+
+    @property
+    def samples_images(self) -> bool:
+        """Generates images, so the evaluator-based sample-quality scores (FID, …) apply."""
+        return self.can_sample and self.data_kind == "image"
 
     def task(self, name: str) -> Task:
         for t in self.tasks:

@@ -19,7 +19,7 @@ import torch
 
 from .checkpoint import load_checkpoint, new_state, read_metadata, save_checkpoint
 from .contracts import Batch, DataInfo, ModelState, TrainConfig
-from .data import DataSpec, ImageData, load_dataset
+from .data import DataSpec, ImageData, PointData, load_dataset
 from .devices import autocast, is_oom, pick_device
 from .errors import ConfigError, DataError, TrainingError
 from .params import build_params, params_to_dict
@@ -47,11 +47,47 @@ class Progress:
         return self.status in ("stopped", "finished", "failed")
 
 
-def sample_batch(data: ImageData, batch_size: int, generator: torch.Generator, channels_last: bool = False) -> Batch:
+def sample_batch(data: ImageData | PointData, batch_size: int, generator: torch.Generator,
+                 channels_last: bool = False) -> Batch:
     idx = torch.randint(len(data), (batch_size,), generator=generator, device=generator.device)
+    if isinstance(data, PointData):
+        return Batch(data.points[idx])
     y = data.labels[idx] if data.labels is not None else None
     x = data.float_images(idx)
     return Batch(x.contiguous(memory_format=torch.channels_last) if channels_last else x, y)
+
+
+def all_items(data: ImageData | PointData) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every training item as the family sees it (images in [-1, 1] or points) and the labels, if any."""
+    if isinstance(data, PointData):
+        return data.points, None
+    return data.float_images(), data.labels
+
+
+def data_info(data: ImageData | PointData, spec: DataSpec) -> DataInfo:
+    if isinstance(data, PointData):
+        return DataInfo(channels=data.points.shape[1], size=0, num_classes=0, kind="points")
+    return DataInfo(channels=data.channels, size=spec.size, num_classes=data.num_classes)
+
+
+def describe_data(data: ImageData | PointData, spec: DataSpec) -> dict[str, Any]:
+    """The data spec as stored with the model; 2-D data adds its modes and spread (for mode-coverage metrics)."""
+    out = spec.to_dict()
+    if isinstance(data, PointData) and data.modes is not None:
+        out.update(modes=[[round(float(a), 6) for a in m] for m in data.modes.cpu()], sigma=data.sigma)
+    return out
+
+
+def load_training_data(registry: Any, family: Any, spec: DataSpec, device: torch.device) -> ImageData | PointData:
+    """The family's training data on ``device``; a clear error when its kind (images or points) does not fit."""
+    data = load_dataset(registry.datasets, spec)
+    kind = "points" if isinstance(data, PointData) else "image"
+    if kind != family.data_kind:
+        what = {"image": "images", "points": "2-D points"}
+        choices = ", ".join(n for n, d in registry.datasets.items() if d.kind == family.data_kind)
+        raise DataError(f"{family.title} trains on {what[family.data_kind]}; {spec.name!r} holds {what[kind]}. "
+                        f"Try one of: {choices}.")
+    return data.to(device)
 
 
 def data_spec_for(family: Any, cfg: TrainConfig) -> DataSpec:
@@ -103,25 +139,19 @@ class Trainer:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    def _load_data(self) -> ImageData:
-        data = load_dataset(self.registry.datasets, self.spec)
-        if not isinstance(data, ImageData):
-            raise DataError(f"{self.family.title} trains on images; {self.spec.name!r} is a 2-D point dataset.")
-        return data.to(self.device)
-
-    def _init_state(self, data: ImageData) -> ModelState:
+    def _init_state(self, data: ImageData | PointData) -> ModelState:
         if self.resume_from is not None:
             state = load_checkpoint(self.registry, self.resume_from, device=self.device, family=self.family.name,
                                     training=True)
             state.config = self.cfg
             return state
-        info = DataInfo(channels=data.channels, size=self.spec.size, num_classes=data.num_classes)
-        return new_state(self.registry, self.family, self.cfg, info, self.spec.to_dict(), self.device)
+        return new_state(self.registry, self.family, self.cfg, data_info(data, self.spec),
+                         describe_data(data, self.spec), self.device)
 
-    def save(self, state: ModelState, data: ImageData) -> Path:
+    def save(self, state: ModelState, data: ImageData | PointData) -> Path:
         with self.registry.guard(self.family.name, "train"), torch.no_grad():
             state.modules.eval()
-            self.family.finalize(state, data.float_images(), data.labels)
+            self.family.finalize(state, *all_items(data))
             state.modules.train()
         path = save_checkpoint(state, self.out_dir)
         self.progress.checkpoint, self.progress.checkpoint_step = str(path), state.step
@@ -147,7 +177,7 @@ class Trainer:
 
     def _run(self) -> None:
         p, cfg, fam = self.progress, self.cfg, self.family
-        data = self._load_data()
+        data = load_training_data(self.registry, self.family, self.spec, self.device)
         state = self.state = self._init_state(data)
         if self.channels_last:  # faster convolutions on CPU (oneDNN) and on tensor cores
             state.modules.to(memory_format=torch.channels_last)
@@ -157,7 +187,8 @@ class Trainer:
             return
         p.status, p.step = "running", state.step
         gen = state.generator
-        preview_batch = sample_batch(data, min(64, len(data)), torch.Generator(self.device).manual_seed(12345))
+        n_preview = min(64 if isinstance(data, ImageData) else 1000, len(data))  # points: enough to see the shape
+        preview_batch = sample_batch(data, n_preview, torch.Generator(self.device).manual_seed(12345))
         state.modules.train()
         pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         t0, s0 = time.perf_counter(), state.step

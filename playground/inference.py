@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from .contracts import TaskResult
-from .data import DataSpec, ImageData, load_dataset
+from .data import DataSpec, ImageData, PointData, load_dataset
 from .devices import pick_device
 from .errors import DataError, PluginError
 from .params import build_params
@@ -53,10 +53,10 @@ def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any
         raise PluginError(f"{fam.title} declares no evaluation.")
     inputs = build_params(fam.evaluate_inputs, values)
 
-    def load(spec: DataSpec) -> ImageData:
+    def load(spec: DataSpec) -> ImageData | PointData:
         data = load_dataset(registry.datasets, spec)
-        if not isinstance(data, ImageData):
-            raise DataError(f"{spec.name!r} is not an image dataset.")
+        if isinstance(data, PointData) != (fam.data_kind == "points"):
+            raise DataError(f"{spec.name!r} does not hold the kind of data {fam.title} works on.")
         return data
 
     with _device_lock:
@@ -73,7 +73,7 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
     from .metrics.report import quality_report
 
     fam = registry.family(family)
-    if not fam.can_sample:
+    if not fam.samples_images:
         raise PluginError(f"{fam.title} does not generate new images, so it has no sample-quality scores.")
     if not 10 <= n <= 50_000:
         raise DataError(f"n must be between 10 and 50000; got {n}.")

@@ -265,3 +265,51 @@ def test_gan_tab_endpoints(server):
     with pytest.raises(AppError):
         client.predict("digits", "(new run)", 10, 8, 0.0, 0, "bogus", 0, False, 16, 8, 10, 10, 10,
                        api_name="/gan_train_start")
+
+
+# Lab reset inputs: data, run A/B objective, start A/B, then batch_size, lr, seed, d_steps, spectral_norm,
+# latent_dim, hidden, depth (the config's order).
+LAB_RESET = ("ring8", "nonsaturating", "hinge", "(fresh)", "(fresh)", 128, 1e-3, 0, 0, False, 2, 16, 2)
+
+
+def test_lab_steps_draw_and_keep_one_session_per_client(server):
+    client, _, root = server
+    other = Client(client.src, verbose=False, download_files=False, analytics_enabled=False)
+    _, plot_a, plot_b, status, table, _, _ = client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
+    assert plot_a and plot_b and "nonsaturating" in status and "hinge" in status
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["A", "B"]
+    steps_col = table["headers"].index("step")
+    _, _, _, table, losses, modes = client.predict(5, api_name="/gan2d_lab_step")
+    assert [r[steps_col] for r in table["data"]] == [5, 5]
+    _, _, _, table, _, _ = client.predict(api_name="/gan2d_lab_step_d")
+    d_col = table["headers"].index("D updates")
+    assert [r[d_col] for r in table["data"]] == [6, 6] and [r[steps_col] for r in table["data"]] == [5, 5]
+    _, _, _, table, _, _ = client.predict(api_name="/gan2d_lab_step_g")
+    assert [r[steps_col] for r in table["data"]] == [6, 6]
+    # Another client has its own (empty) session: stepping it is a clear error, not someone else's run.
+    with pytest.raises(AppError, match="New runs first"):
+        other.predict(3, api_name="/gan2d_lab_step")
+    _, _, plot_b, status, table, _, _ = other.predict(*LAB_RESET[:2], "(none)", *LAB_RESET[3:],
+                                                      api_name="/gan2d_lab_reset")
+    assert plot_b is None and len(table["data"]) == 1 and table["data"][0][steps_col] == 0
+    _, _, _, table, _, _ = client.predict(1, api_name="/gan2d_lab_step")
+    assert [r[steps_col] for r in table["data"]] == [7, 7]  # untouched by the other client
+    saved = client.predict(api_name="/gan2d_lab_save")
+    assert saved.count("run/lab-") == 2
+    assert (root / "home" / "runs" / "gan2d").is_dir()
+
+
+def test_lab_bad_settings_are_clear_errors(server):
+    client, _, _ = server
+    bad_lr = list(LAB_RESET)
+    bad_lr[6] = float("nan")
+    with pytest.raises(AppError, match="lr"):
+        client.predict(*bad_lr, api_name="/gan2d_lab_reset")
+    with pytest.raises(AppError, match="2-D points"):
+        client.predict("digits", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
+    with pytest.raises(AppError, match="No weights"):
+        client.predict(*LAB_RESET[:3], "../../etc", *LAB_RESET[4:], api_name="/gan2d_lab_reset")
+    client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
+    with pytest.raises(AppError, match="between 1 and"):
+        client.predict(5000, api_name="/gan2d_lab_step")

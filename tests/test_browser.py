@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -79,4 +80,28 @@ def test_training_survives_a_reload_and_stops(url, browser):
     page.locator("#autoencoder-train-stop").click()
     status.get_by_text("stopped").wait_for(timeout=30_000)
     assert "checkpoint saved" in status.inner_text()
+    page.close()
+
+
+def test_lab_runs_live_and_pauses(url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="GAN 2-D lab").first.click()
+    page.locator("#gan2d-lab-reset").click()
+    plot = page.locator("#gan2d-lab-plot-a img").first
+    plot.wait_for(timeout=30_000)
+    page.locator("#gan2d-lab-run").click()
+    seen = {plot.get_attribute("src")}
+    deadline = time.time() + 60
+    while len(seen) < 4 and time.time() < deadline:  # the picture keeps changing while it runs
+        seen.add(plot.get_attribute("src"))
+        time.sleep(0.1)
+    assert len(seen) >= 4, seen
+    page.locator("#gan2d-lab-pause").click()
+    time.sleep(2)  # a tick already under way may still land
+    paused = plot.get_attribute("src")
+    time.sleep(2)
+    assert plot.get_attribute("src") == paused
+    table = page.locator("#gan2d-lab-table").inner_text()
+    assert "nonsaturating" in table and "modes covered" in table.lower()
     page.close()

@@ -89,6 +89,10 @@ class PointData:
     def __len__(self) -> int:
         return self.points.shape[0]
 
+    def to(self, device: torch.device | str) -> PointData:
+        modes = None if self.modes is None else self.modes.to(device)
+        return dataclasses.replace(self, points=self.points.to(device), modes=modes)
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -57,7 +57,8 @@ def _kth_radius(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
     out = []
     for c in x.split(chunk):
         d = torch.cdist(c, x)
-        out.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at distance 0
+        # +1: the point itself is at distance 0. topk, not kthvalue: the same value, several times faster on CPU.
+        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])
     return torch.cat(out)
 
 
@@ -68,7 +69,6 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 2048) 
     r_fake = _kth_radius(fake, k, chunk)
     prec_hits = torch.zeros(len(fake), dtype=torch.bool)
     density_count = torch.zeros(len(fake))
-    nearest_fake_to_real = torch.full((len(real),), float("inf"))
     recall_hits = torch.zeros(len(real), dtype=torch.bool)
     for i, c in enumerate(fake.split(chunk)):
         d = torch.cdist(c, real)  # fake chunk × real
@@ -76,8 +76,9 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 2048) 
         sl = slice(i * chunk, i * chunk + len(c))
         prec_hits[sl] = inside.any(1)
         density_count[sl] = inside.sum(1).float()
-        nearest_fake_to_real = torch.minimum(nearest_fake_to_real, d.min(0).values)
         recall_hits |= (d < r_fake[sl].unsqueeze(1)).any(0)
+    # Row-wise minima (real × fake) rather than a column reduction of the above: several times faster.
+    nearest_fake_to_real = torch.cat([torch.cdist(c, fake).min(1).values for c in real.split(chunk)])
     return {"precision": float(prec_hits.float().mean()), "recall": float(recall_hits.float().mean()),
             "density": float(density_count.sum() / (k * len(fake))),
             "coverage": float((nearest_fake_to_real < r_real).float().mean())}
@@ -95,13 +96,18 @@ def kl_to_uniform(freq: torch.Tensor) -> float:
     return float((p * (p * len(freq)).log()).sum())
 
 
-def toy_mode_metrics(samples: torch.Tensor, modes: torch.Tensor, sigma: float) -> dict[str, float]:
-    """VEEGAN/PacGAN protocol: a sample is high quality within 3σ of its nearest mode; a mode is covered when
-    a high-quality sample is nearest to it; KL of the high-quality samples' mode histogram to uniform."""
+def mode_counts(samples: torch.Tensor, modes: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """High-quality samples (within 3σ of their nearest mode) per mode, and the high-quality mask."""
     d = torch.cdist(samples.float(), modes.float())
     dist, nearest = d.min(1)
     hq = dist < 3 * sigma
-    counts = torch.bincount(nearest[hq], minlength=len(modes)).float()
+    return torch.bincount(nearest[hq], minlength=len(modes)).float(), hq
+
+
+def toy_mode_metrics(samples: torch.Tensor, modes: torch.Tensor, sigma: float) -> dict[str, float]:
+    """VEEGAN/PacGAN protocol: a sample is high quality within 3σ of its nearest mode; a mode is covered when
+    a high-quality sample is nearest to it; KL of the high-quality samples' mode histogram to uniform."""
+    counts, hq = mode_counts(samples, modes, sigma)
     freq = counts / counts.sum() if counts.sum() > 0 else counts
     return {"modes_covered": int((counts > 0).sum()), "modes_total": len(modes),
             "high_quality_pct": float(hq.float().mean() * 100),
@@ -115,3 +121,22 @@ def codebook_health(codes: torch.Tensor, codebook_size: int) -> dict[str, float]
     nz = p[p > 0]
     return {"usage": float((counts > 0).float().mean()), "perplexity": float(torch.exp(-(nz * nz.log()).sum())),
             "dead_codes": int((counts == 0).sum())}
+
+
+def point_metrics(fake: torch.Tensor, real: torch.Tensor, modes: torch.Tensor | None = None,
+                  sigma: float = 0.0, k: int = 5) -> dict[str, float]:
+    """2-D samples vs real points: precision/recall/density/coverage, plus the mode protocol when modes are known.
+    Non-finite samples count as misses."""
+    fake = fake.float().cpu()
+    finite = torch.isfinite(fake).all(1)
+    out: dict[str, float] = {"finite_pct": float(finite.float().mean() * 100)}
+    fake = fake[finite]
+    if len(fake) <= k:
+        return {**out, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0,
+                **({"modes_covered": 0, "modes_total": len(modes), "high_quality_pct": 0.0,
+                    "kl_to_uniform": math.inf} if modes is not None else {})}
+    out.update(prdc(real.float().cpu(), fake, k=k))
+    if modes is not None:
+        out.update(toy_mode_metrics(fake, modes.float().cpu(), sigma))
+        out["high_quality_pct"] *= float(finite.float().mean())
+    return out

@@ -68,6 +68,11 @@ class FamilyTab:
         fam = self.family
         gr.Markdown(f"### {fam.title}\n{fam.description}")
         with gr.Tabs():
+            if fam.data_kind == "points" and fam.lab_parts:
+                from .lab_tab import LabPanel  # it builds on this module's helpers
+
+                with gr.Tab("Lab", id=f"{self.name}-lab"):
+                    LabPanel(self.registry, fam).build()
             with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
                 for task in fam.tasks:
                     with gr.Tab(task.title, id=f"{self.name}-{task.name}"):
@@ -76,7 +81,7 @@ class FamilyTab:
                 self._train_panel()
             with gr.Tab("Evaluate", id=f"{self.name}-evaluate"):
                 self._evaluate_panel()
-                if self.family.can_sample:
+                if self.family.samples_images:
                     self._quality_panel()
             with gr.Tab("Weights", id=f"{self.name}-weights"):
                 self._weights_panel()
@@ -119,13 +124,14 @@ class FamilyTab:
 
     def _train_panel(self) -> None:
         specs = [s for s in param_specs(self.family.config) if s.name != "dataset"]
-        image_sets = [n for n, d in self.registry.datasets.items() if d.kind == "image"]
+        fitting = [n for n, d in self.registry.datasets.items() if d.kind == self.family.data_kind]
+        default = self.family.config.dataset
         with gr.Row():
             with gr.Column(scale=1):
-                dataset = gr.Dropdown(choices=image_sets, value=self.family.config.dataset
-                                      if self.family.config.dataset in image_sets else image_sets[0],
+                dataset = gr.Dropdown(choices=fitting, value=default if default in fitting else fitting[0],
                                       label="Dataset", allow_custom_value=True,
-                                      info="A registered dataset, or folder:PATH for your own images.")
+                                      info="A registered dataset" + (", or folder:PATH for your own images."
+                                                                     if self.family.data_kind == "image" else "."))
                 comps = [param_component(s) for s in specs if not s.advanced]
                 with gr.Accordion("Advanced", open=False):
                     comps += [param_component(s) for s in specs if s.advanced]
@@ -199,7 +205,7 @@ class FamilyTab:
     def _evaluate_panel(self) -> None:
         fam = self.family
         if fam.evaluate_inputs is None:
-            if not fam.can_sample:
+            if not fam.samples_images:
                 gr.Markdown(f"{fam.title} declares no evaluation.")
             return
         with gr.Row():

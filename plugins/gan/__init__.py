@@ -11,8 +11,10 @@ from torch import nn
 
 import playground as pg
 
+from .adversarial import adversarial_step, latent, make_optimizers
 from .nets import Discriminator, Generator
-from .objectives import OBJECTIVES, clip_weights, get_objective, gradient_penalty
+from .objectives import OBJECTIVES, get_objective
+from .toy import GAN2D
 
 
 @dataclass
@@ -44,18 +46,6 @@ class InterpolateIn:
     spherical: bool = pg.param(True, help="Spherical interpolation (stays on the Gaussian shell).")
 
 
-def _latent(state: pg.ModelState, n: int, generator: torch.Generator, truncation: float = 0.0) -> torch.Tensor:
-    z = torch.randn(n, state.config.latent_dim, generator=generator, device=state.device)
-    if truncation > 0:
-        for _ in range(100):  # resample the out-of-range components (converges fast for t ≳ 0.5)
-            bad = z.abs() > truncation
-            if not bad.any():
-                break
-            z = torch.where(bad, torch.randn(z.shape, generator=generator, device=state.device), z)
-        z = z.clamp(-truncation, truncation)
-    return z
-
-
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     cos = (a * b).sum() / (a.norm() * b.norm())
     omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
@@ -85,39 +75,10 @@ class GAN(pg.ModelFamily):
                               "D": Discriminator(info.channels, cfg.width, cfg.spectral_norm)})
 
     def configure_optimizers(self, cfg: GANConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
-        o = get_objective(cfg.objective)
-        lr = cfg.lr or o.lr
-
-        def make(params):  # noqa: ANN001, ANN202
-            if o.optimizer == "rmsprop":
-                return torch.optim.RMSprop(params, lr=lr)
-            return torch.optim.Adam(params, lr=lr, betas=o.betas)
-
-        return {"G": make(modules["G"].parameters()), "D": make(modules["D"].parameters())}
+        return make_optimizers(cfg, modules)
 
     def train_step(self, state: pg.ModelState, batch: pg.Batch) -> dict[str, torch.Tensor]:
-        cfg, m, opt = state.config, state.modules, state.optimizers
-        o = get_objective(cfg.objective)
-        real, n = batch.x, batch.x.shape[0]
-        losses: dict[str, torch.Tensor] = {}
-        for _ in range(cfg.d_steps or o.d_steps):  # the same real batch, fresh noise each D step
-            with torch.no_grad():
-                fake = m["G"](_latent(state, n, state.generator))
-            d_loss = o.d_loss(m["D"](real).float(), m["D"](fake).float())
-            if o.gp_weight:
-                gp = gradient_penalty(m["D"], real, fake, state.generator)
-                losses["gp"] = gp.detach()
-                d_loss = d_loss + o.gp_weight * gp
-            opt["D"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt["D"].step()
-            if o.clip:
-                clip_weights(m["D"], o.clip)
-        g_loss = o.g_loss(m["D"](m["G"](_latent(state, n, state.generator))).float())
-        opt["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt["G"].step()
-        return {"d": d_loss.detach(), "g": g_loss.detach(), **losses}
+        return adversarial_step(state, batch.x)
 
     @torch.no_grad()
     def learning_score(self, state: pg.ModelState, images: torch.Tensor) -> float:
@@ -135,7 +96,7 @@ class GAN(pg.ModelFamily):
                truncation: float = 0.0) -> torch.Tensor:
         was_training = state.modules.training
         state.modules.eval()
-        z = _latent(state, n, generator, truncation)
+        z = latent(state, n, generator, truncation)
         out = torch.cat([state.modules["G"](c).float() for c in z.split(1024)])
         state.modules.train(was_training)
         return out
@@ -153,8 +114,8 @@ class GAN(pg.ModelFamily):
     def interpolate(self, state: pg.ModelState, inp: InterpolateIn) -> pg.TaskResult:
         from playground.images import make_grid
 
-        za = _latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_a))[0]
-        zb = _latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_b))[0]
+        za = latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_a))[0]
+        zb = latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_b))[0]
         t = torch.linspace(0, 1, inp.frames, device=state.device)
         z = _slerp(za, zb, t) if inp.spherical else (1 - t)[:, None] * za + t[:, None] * zb
         state.modules.eval()
@@ -166,3 +127,4 @@ class GAN(pg.ModelFamily):
 @pg.hookimpl
 def register_models(register):
     register(GAN())
+    register(GAN2D())

@@ -39,3 +39,36 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class MLPGenerator(nn.Module):
+    """z → 2-D point: ``depth`` hidden ReLU layers."""
+
+    def __init__(self, latent_dim: int, hidden: int, depth: int, out_dim: int = 2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.ReLU()]
+            d = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(d, out_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """2-D point → raw critic output v: ``depth`` hidden LeakyReLU(0.2) layers, optional spectral norm."""
+
+    def __init__(self, hidden: int, depth: int, use_spectral_norm: bool = False, in_dim: int = 2) -> None:
+        super().__init__()
+        sn = spectral_norm if use_spectral_norm else (lambda m: m)
+        layers: list[nn.Module] = []
+        d = in_dim
+        for _ in range(depth):
+            layers += [sn(nn.Linear(d, hidden)), nn.LeakyReLU(0.2)]
+            d = hidden
+        self.net = nn.Sequential(*layers, sn(nn.Linear(d, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

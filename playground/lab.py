@@ -1,0 +1,256 @@
+"""The 2-D lab: models stepped interactively (both players, D only or G only) and drawn after each burst.
+
+Engine-side and free of Gradio: the UI keeps one ``LabSession`` per browser session and calls ``step`` and
+``frames`` from a timer; the API, the benchmarks and the tests drive the same object. A lab always runs on
+the CPU: its MLPs are launch-bound (a GPU would not be faster) and it then never competes with the GPU queue.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .checkpoint import load_checkpoint, new_state, save_checkpoint
+from .contracts import ModelFamily, ModelState
+from .data import DataSpec, PointData
+from .engine import data_info, data_spec_for, describe_data, load_training_data, sample_batch
+from .errors import ConfigError, PluginError, TrainingError
+from .metrics.scores import point_metrics
+from .params import build_params
+from .plot2d import Extent, render
+from .weights import resolve, runs_dir, safe_name
+
+PLOT_POINTS = 500  # generated points drawn per frame (fixed z, so each point moves smoothly between frames)
+METRIC_POINTS = 1000  # generated points scored per frame
+REAL_POINTS = 1000  # real points drawn and scored against
+FIELD_RESOLUTION = 96  # D is evaluated on this many × this many points per frame
+MAX_STEPS_PER_CALL = 1000
+MAX_HISTORY = 2000  # loss rows kept per run (older ones are thinned)
+
+
+def lab_families(registry: Any) -> list[str]:
+    return [n for n, f in registry.families.items() if f.data_kind == "points" and f.lab_parts]
+
+
+@dataclass
+class LabRun:
+    """One model on 2-D data, stepped by hand or by a timer."""
+
+    registry: Any
+    family: ModelFamily
+    state: ModelState
+    data: PointData
+    label: str = "A"
+    source: str = "fresh"
+    history: list[tuple[int, str, float]] = field(default_factory=list)
+    coverage: list[tuple[int, str, float]] = field(default_factory=list)
+    updates: dict[str, int] = field(default_factory=dict)  # per lab part
+    error: str = ""
+    seconds_training: float = 0.0
+
+    @classmethod
+    def create(cls, registry: Any, family: str, values: dict[str, Any] | None = None, *, weights: str | None = None,
+               label: str = "A") -> LabRun:
+        """A fresh model from config ``values``, or one loaded from ``weights`` (its own config then applies)."""
+        fam = registry.family(family)
+        if fam.data_kind != "points" or not fam.lab_parts:
+            raise PluginError(f"{fam.title} has no 2-D lab (it needs 2-D data and partial updates).")
+        cpu = torch.device("cpu")
+        if weights:
+            state = load_checkpoint(registry, resolve(family, weights), device=cpu, family=family, training=True)
+            data = load_training_data(registry, fam, DataSpec.from_dict(state.data), cpu)
+        else:
+            cfg = build_params(fam.config, values or {})
+            spec = data_spec_for(fam, cfg)
+            data = load_training_data(registry, fam, spec, cpu)
+            with registry.guard(fam.name, "train"):
+                state = new_state(registry, fam, cfg, data_info(data, spec), describe_data(data, spec), cpu)
+        state.modules.train()
+        return cls(registry, fam, state, data, label, f"weights {weights}" if weights else "fresh")
+
+    # -- derived once per run -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        pick = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:REAL_POINTS]
+        self.real = self.data.points[pick].float()
+        self.modes = self.data.modes
+        self.extent = Extent.around(self.real if self.modes is None else torch.cat([self.real, self.modes]))
+        self.grid = self.extent.grid(FIELD_RESOLUTION)
+        # Fixed noise for drawing and scoring: frames differ only because the model changed.
+        z_gen = torch.Generator().manual_seed(self.state.config.seed + 1)
+        self.z = torch.randn(METRIC_POINTS, self.state.config.latent_dim, generator=z_gen)
+        self.updates = self.updates or {p: 0 for p in self.family.lab_parts}
+
+    @property
+    def steps(self) -> int:
+        """Full-step equivalents (a GAN: G updates); the x axis of the curves."""
+        return self.state.step
+
+    @property
+    def objective(self) -> str:
+        """What tells this run apart in a comparison: the value of the family's ``lab_compare`` field."""
+        cmp = self.family.lab_compare
+        return str(getattr(self.state.config, cmp[0])) if cmp else self.family.name
+
+    # -- stepping ---------------------------------------------------------------------------------------
+    def step(self, part: str = "both", n: int = 1) -> None:
+        """``n`` updates of ``part`` ("both" = the family's full train step, or one of its ``lab_parts``).
+        A non-finite loss rolls the run back to where this call started and raises TrainingError."""
+        if part != "both" and part not in self.family.lab_parts:
+            raise ConfigError(f"Unknown part {part!r}; use 'both' or one of {', '.join(self.family.lab_parts)}.")
+        if not 1 <= n <= MAX_STEPS_PER_CALL:
+            raise ConfigError(f"Steps per call must be between 1 and {MAX_STEPS_PER_CALL}; got {n}.")
+        if self.error:
+            raise TrainingError(self.error)
+        state, fam = self.state, self.family
+        snapshot = self._snapshot()
+        sums: dict[str, torch.Tensor] = {}
+        t0 = time.perf_counter()
+        with self.registry.guard(fam.name, "train"):
+            for _ in range(n):
+                batch = sample_batch(self.data, state.config.batch_size, state.generator)
+                losses = fam.train_step(state, batch) if part == "both" else fam.train_part(state, batch, part)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0) + v.detach().float()
+        self.seconds_training += time.perf_counter() - t0
+        means = {k: float(v) / n for k, v in sums.items()}  # one host sync per call
+        bad = [k for k, v in means.items() if not torch.isfinite(torch.tensor(v))]
+        if bad:
+            self._restore(snapshot)
+            self.error = (f"Run {self.label} ({self.objective}): loss {bad[0]!r} became {means[bad[0]]} after step "
+                          f"{state.step}. Rolled back to before this burst; reset with a lower learning rate.")
+            raise TrainingError(self.error)
+        made = fam.updates_per_step(state.config) if part == "both" else {part: 1}
+        for p, k in made.items():
+            self.updates[p] = self.updates.get(p, 0) + n * k
+        if part in ("both", fam.lab_parts[-1]):
+            state.step += n
+        for k, v in means.items():
+            self.history.append((state.step, f"{self.label}: {k}", v))
+        if len(self.history) > MAX_HISTORY:
+            self.history = self.history[::2]
+
+    def _snapshot(self) -> tuple:
+        s = self.state
+        return (copy.deepcopy(s.modules.state_dict()), {k: copy.deepcopy(o.state_dict()) for k, o in
+                                                        s.optimizers.items()}, s.generator.get_state(), s.step)
+
+    def _restore(self, snap: tuple) -> None:
+        s = self.state
+        s.modules.load_state_dict(snap[0])
+        for k, o in s.optimizers.items():
+            o.load_state_dict(snap[1][k])
+        s.generator.set_state(snap[2])
+        s.step = snap[3]
+
+    # -- looking ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        m = self.state.modules
+        was = m.training
+        m.eval()
+        out = m["G"](self.z).float()
+        m.train(was)
+        return out
+
+    def metrics(self, fake: torch.Tensor | None = None) -> dict[str, float]:
+        fake = self.samples() if fake is None else fake
+        return point_metrics(fake, self.real, self.modes, self.data.sigma)
+
+    @torch.no_grad()
+    def frame(self, size: int = 360) -> tuple[Image.Image, dict[str, Any]]:
+        """The picture (real, generated and D's field) and the row of live numbers."""
+        fake = self.samples()
+        with self.registry.guard(self.family.name, "infer"):
+            fld = self.family.field(self.state, self.grid)
+        m = self.metrics(fake)
+        counts = " · ".join(f"{p} {k}" for p, k in self.updates.items())
+        title = f"{self.label}: {self.objective} · {counts}"
+        img = render(self.extent, field=fld, resolution=FIELD_RESOLUTION, real=self.real[:PLOT_POINTS],
+                     fake=fake[:PLOT_POINTS], modes=self.modes, hq_radius=3 * self.data.sigma, size=size, title=title)
+        if self.modes is not None and (not self.coverage or self.coverage[-1][0] != self.steps):
+            self.coverage.append((self.steps, f"{self.label}: {self.objective}", float(m["modes_covered"])))
+        row: dict[str, Any] = {"run": self.label, "objective": self.objective, "step": self.steps,
+                               **{f"{p} updates": k for p, k in self.updates.items()}}
+        if self.modes is not None:
+            row.update({"modes covered": f"{m['modes_covered']}/{m['modes_total']}",
+                        "% high quality": round(m["high_quality_pct"], 1),
+                        "KL to uniform": round(m["kl_to_uniform"], 3)})
+        row.update({k: round(m[k], 3) for k in ("precision", "recall", "coverage")})
+        last = {n.split(": ", 1)[1]: v for _, n, v in self.history[-4:]}
+        row.update({f"loss {k}": round(v, 4) for k, v in last.items()})
+        row["status"] = self.error or "ok"
+        return img, row
+
+    def save(self, name: str | None = None) -> str:
+        """Write the run as ``run/NAME`` (finalised like an engine checkpoint); returns the reference."""
+        name = safe_name(name or f"lab-{self.objective}-{time.strftime('%Y%m%d-%H%M%S')}-{self.label}")
+        with self.registry.guard(self.family.name, "train"), torch.no_grad():
+            self.family.finalize(self.state, self.data.points, None)
+        save_checkpoint(self.state, runs_dir(self.family.name) / name)
+        return f"run/{name}"
+
+
+class LabSession:
+    """One or two runs on the same data and seed, stepped together (the side-by-side comparison)."""
+
+    def __init__(self, runs: list[LabRun]) -> None:
+        if not runs:
+            raise ConfigError("A lab session needs at least one run.")
+        self.runs = runs
+        # The page's timer and its step buttons may reach one session at once; its models take one at a time.
+        self.lock = threading.Lock()
+
+    @classmethod
+    def create(cls, registry: Any, family: str, values: dict[str, Any], variants: list[Any] | None = None,
+               weights: list[str | None] | None = None) -> LabSession:
+        """One run per entry of ``variants`` (values of the family's ``lab_compare`` field; None keeps
+        ``values``) or of ``weights``; all with the same data, seed and other settings."""
+        fam = registry.family(family)
+        count = max(len(variants or []), len(weights or []), 1)
+        if count > 2:
+            raise ConfigError("The lab compares at most two runs.")
+        variants = list(variants or []) + [None] * (count - len(variants or []))
+        weights = list(weights or []) + [None] * (count - len(weights or []))
+        runs = []
+        for i, (variant, w) in enumerate(zip(variants, weights, strict=True)):
+            run_values = dict(values)
+            if variant is not None and fam.lab_compare is not None:
+                run_values[fam.lab_compare[0]] = variant
+            runs.append(LabRun.create(registry, family, run_values, weights=w, label="AB"[i]))
+        return cls(runs)
+
+    def step(self, part: str = "both", n: int = 1) -> list[str]:
+        """Step every healthy run; returns the error messages of runs that failed (the others went on)."""
+        errors = []
+        with self.lock:
+            for run in self.runs:
+                if run.error:
+                    continue
+                try:
+                    run.step(part, n)
+                except TrainingError as exc:
+                    errors.append(str(exc))
+        return errors
+
+    @property
+    def failed(self) -> bool:
+        return all(run.error for run in self.runs)
+
+    def frames(self, size: int = 360) -> tuple[list[Image.Image], list[dict[str, Any]]]:
+        with self.lock:
+            out = [run.frame(size) for run in self.runs]
+        return [img for img, _ in out], [row for _, row in out]
+
+    @property
+    def history(self) -> list[tuple[int, str, float]]:
+        return [row for run in self.runs for row in run.history]
+
+    @property
+    def coverage(self) -> list[tuple[int, str, float]]:
+        return [row for run in self.runs for row in run.coverage]

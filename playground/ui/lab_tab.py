@@ -1,0 +1,162 @@
+"""The Lab sub-tab of a 2-D family: live plots of one or two runs, run/pause, and D-only / G-only / full steps.
+
+The session (``playground.lab.LabSession``) lives in ``gr.State``, so every browser tab has its own runs; a
+``gr.Timer`` that is switched on by Run and off by Pause steps it and redraws. Ticks that arrive while one is
+still running are dropped (Gradio's default trigger mode), so a slow machine shows fewer frames, not a backlog.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..contracts import ModelFamily
+from ..errors import ConfigError
+from ..lab import LabSession
+from ..params import param_specs
+from .family_tab import user_errors, weight_refs
+from .widgets import param_component
+
+FRAME_SECONDS = 0.25  # the timer's period: up to 4 frames a second when a frame takes less than that
+LAB = {"concurrency_id": "lab", "concurrency_limit": 8}  # CPU-only and per session: not the GPU queue
+NOT_SETTINGS = ("dataset", "steps", "log_every", "sample_every", "checkpoint_every")
+FRESH, NONE = "(fresh)", "(none)"
+
+HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the generator's samples (the same
+500 noise vectors every frame, so you see each one move). The background is the discriminator's (critic's)
+output: green where it says *real*, purple where it says *fake*; the generator's points are pushed along its
+slope. Circles mark 3σ around each mode: a sample inside one is *high quality*, and a mode is *covered* when at
+least one such sample falls in it. **Run B** uses the same data, seed and settings with a different objective,
+so any difference you see comes from the objective alone."""
+
+
+class LabPanel:
+    def __init__(self, registry: Any, family: ModelFamily) -> None:
+        self.registry, self.family, self.name = registry, family, family.name
+        specs = param_specs(family.config)
+        field, self.contrast = family.lab_compare or (None, None)
+        self.compare_spec = next((s for s in specs if s.name == field), None)
+        self.settings = [s for s in specs if s.name not in NOT_SETTINGS and s.name != field]
+
+    def build(self) -> None:
+        fam = self.family
+        point_sets = [n for n, d in self.registry.datasets.items() if d.kind == "points"]
+        refs = [FRESH, *weight_refs(self.name)]
+        session = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                dataset = gr.Dropdown(point_sets, value=fam.config.dataset if fam.config.dataset in point_sets
+                                      else point_sets[0], label="Data")
+                compare = []
+                if self.compare_spec is not None:
+                    s = self.compare_spec
+                    compare = [gr.Dropdown(list(s.choices), value=s.default, label=f"Run A: {s.label}",
+                                           info=s.help),
+                               gr.Dropdown([NONE, *s.choices], value=self.contrast, label=f"Run B: {s.label}",
+                                           info="Same data, seed and settings; (none) for a single run.")]
+                with gr.Accordion("Start from weights", open=False):
+                    start_a = gr.Dropdown(refs, value=FRESH, label="Run A", allow_custom_value=True)
+                    start_b = gr.Dropdown(refs, value=FRESH, label="Run B", allow_custom_value=True,
+                                          info="Loaded runs keep their own settings.")
+                speed = gr.Slider(1, 200, value=10, step=1, label="Steps per frame",
+                                  info="Full steps (D and G) between two pictures while running.")
+                with gr.Accordion("Settings (both runs)", open=False):
+                    settings = [param_component(s) for s in self.settings]
+                reset = gr.Button("New runs", variant="primary", elem_id=f"{self.name}-lab-reset")
+                with gr.Row():
+                    run = gr.Button("Run ▶", elem_id=f"{self.name}-lab-run")
+                    pause = gr.Button("Pause", elem_id=f"{self.name}-lab-pause")
+                with gr.Row():
+                    step_d = gr.Button("Step D", size="sm", elem_id=f"{self.name}-lab-step-d")
+                    step_g = gr.Button("Step G", size="sm", elem_id=f"{self.name}-lab-step-g")
+                    step_both = gr.Button("Step both", size="sm", elem_id=f"{self.name}-lab-step-both")
+                save = gr.Button("Save runs as weights", size="sm", elem_id=f"{self.name}-lab-save")
+            with gr.Column(scale=3):
+                with gr.Row():
+                    plot_a = gr.Image(label="Run A", type="pil", format="png", height=380, show_label=False,
+                                      elem_id=f"{self.name}-lab-plot-a")
+                    plot_b = gr.Image(label="Run B", type="pil", format="png", height=380, show_label=False,
+                                      elem_id=f"{self.name}-lab-plot-b")
+                status = gr.Markdown("Press **New runs**, then **Run** (or step by hand).",
+                                     elem_id=f"{self.name}-lab-status")
+                table = gr.Dataframe(label="Live numbers", interactive=False, wrap=True,
+                                     elem_id=f"{self.name}-lab-table")
+                with gr.Row():
+                    losses = gr.LinePlot(x="step", y="loss", color="series", label="Losses", height=240)
+                    modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
+                                        height=240)
+                gr.Markdown(HOW_TO_READ)
+        timer = gr.Timer(FRAME_SECONDS, active=False)
+        views = [plot_a, plot_b, status, table, losses, modes]
+
+        @user_errors
+        def reset_fn(ds: str, *vals: Any) -> tuple:
+            n_cmp = len(compare)
+            cmp_vals, (wa, wb), rest = vals[:n_cmp], vals[n_cmp:n_cmp + 2], vals[n_cmp + 2:]
+            values = {"dataset": ds, **{s.name: v for s, v in zip(self.settings, rest, strict=True)}}
+            variants = [cmp_vals[0], None if cmp_vals[1] == NONE else cmp_vals[1]] if cmp_vals else [None, None]
+            starts = [None if w in (None, "", FRESH) else str(w) for w in (wa, wb)]
+            if variants[1] is None and starts[1] is None:  # no run B
+                variants, starts = variants[:1], starts[:1]
+            new = LabSession.create(self.registry, self.name, values, variants, starts)
+            return (new, gr.Timer(active=False), *self._views(new, []))
+
+        def step_fn(part: str) -> Any:
+            @user_errors
+            def fn(sess: LabSession | None, n: float = 1) -> tuple:
+                sess = _need(sess)
+                errors = sess.step(part, int(n))
+                return self._views(sess, errors)
+
+            fn.__name__ = f"{self.name}_lab_step_{part.lower()}"
+            return fn
+
+        def tick_fn(sess: LabSession | None, n: float) -> tuple:
+            if sess is None:
+                return (gr.Timer(active=False), *[gr.skip()] * len(views))
+            errors = sess.step("both", int(n))
+            return (gr.Timer(active=not sess.failed), *self._views(sess, errors))
+
+        @user_errors
+        def run_fn(sess: LabSession | None) -> Any:
+            _need(sess)
+            return gr.Timer(active=True)
+
+        @user_errors
+        def save_fn(sess: LabSession | None) -> str:
+            sess = _need(sess)
+            with sess.lock:
+                refs_ = [run.save() for run in sess.runs]
+            return "Saved " + ", ".join(f"`{r}`" for r in refs_) + " (Weights tab; Train can resume them)."
+
+        inputs = [dataset, *compare, start_a, start_b, *settings]
+        reset.click(reset_fn, inputs, [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
+        step_d.click(step_fn("D"), [session], views, api_name=f"{self.name}_lab_step_d", **LAB)
+        step_g.click(step_fn("G"), [session], views, api_name=f"{self.name}_lab_step_g", **LAB)
+        step_both.click(step_fn("both"), [session, speed], views, api_name=f"{self.name}_lab_step", **LAB)
+        run.click(run_fn, [session], [timer], api_visibility="private")
+        pause.click(lambda: gr.Timer(active=False), None, [timer], api_visibility="private")
+        timer.tick(tick_fn, [session, speed], [timer, *views], show_progress="hidden", api_visibility="private",
+                   **LAB)
+        save.click(save_fn, [session], [status], api_name=f"{self.name}_lab_save", **LAB)
+
+    def _views(self, sess: LabSession, errors: list[str]) -> tuple:
+        images, rows = sess.frames()
+        rate = sum(r.seconds_training for r in sess.runs)
+        steps = sum(r.steps for r in sess.runs)
+        lines = [" · ".join(f"**{r.label}** {r.objective} ({r.source})" for r in sess.runs)]
+        if steps and rate > 0:
+            lines.append(f"{steps / rate:.0f} steps/s while training")
+        lines += [f"⚠️ {e}" for e in errors] + [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
+        curves = pd.DataFrame(sess.history, columns=["step", "series", "loss"])
+        cover = pd.DataFrame(sess.coverage, columns=["step", "run", "modes covered"])
+        return (images[0], images[1] if len(images) > 1 else None, "  \n".join(lines), pd.DataFrame(rows),
+                curves, cover)
+
+
+def _need(sess: LabSession | None) -> LabSession:
+    if sess is None:
+        raise ConfigError("Press New runs first.")
+    return sess

@@ -1,0 +1,78 @@
+"""The adversarial updates both GAN families share: D (critic) updates, G updates, and the usual step of
+``d_steps`` D updates followed by one G update, for any objective of ``objectives``."""
+
+from __future__ import annotations
+
+import torch
+
+import playground as pg
+
+from .objectives import Objective, clip_weights, get_objective, gradient_penalty
+
+
+def latent(state: pg.ModelState, n: int, generator: torch.Generator, truncation: float = 0.0) -> torch.Tensor:
+    """z ~ N(0, I); with ``truncation`` > 0, components beyond ±truncation are resampled (the truncation trick)."""
+    z = torch.randn(n, state.config.latent_dim, generator=generator, device=state.device)
+    if truncation > 0:
+        for _ in range(100):  # resample the out-of-range components (converges fast for t ≳ 0.5)
+            bad = z.abs() > truncation
+            if not bad.any():
+                break
+            z = torch.where(bad, torch.randn(z.shape, generator=generator, device=state.device), z)
+        z = z.clamp(-truncation, truncation)
+    return z
+
+
+def objective_of(state: pg.ModelState) -> Objective:
+    return get_objective(state.config.objective)
+
+
+def d_update(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One D update on ``real`` against fresh fakes; weight clipping and the gradient penalty as the objective says."""
+    m, o = state.modules, objective_of(state)
+    with torch.no_grad():
+        fake = m["G"](latent(state, real.shape[0], state.generator))
+    d_loss = o.d_loss(m["D"](real).float(), m["D"](fake).float())
+    out = {}
+    if o.gp_weight:
+        gp = gradient_penalty(m["D"], real, fake, state.generator)
+        out["gp"] = gp.detach()
+        d_loss = d_loss + o.gp_weight * gp
+    opt = state.optimizers["D"]
+    opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt.step()
+    if o.clip:
+        clip_weights(m["D"], o.clip)
+    return {"d": d_loss.detach(), **out}
+
+
+def g_update(state: pg.ModelState, n: int) -> dict[str, torch.Tensor]:
+    m, o = state.modules, objective_of(state)
+    g_loss = o.g_loss(m["D"](m["G"](latent(state, n, state.generator))).float())
+    opt = state.optimizers["G"]
+    opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt.step()
+    return {"g": g_loss.detach()}
+
+
+def adversarial_step(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``d_steps`` D updates (the same real batch, fresh noise each) and one G update."""
+    losses: dict[str, torch.Tensor] = {}
+    for _ in range(state.config.d_steps or objective_of(state).d_steps):
+        losses.update(d_update(state, real))
+    return {**losses, **g_update(state, real.shape[0])}
+
+
+def make_optimizers(cfg: pg.TrainConfig, modules: torch.nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+    """The objective's recommended optimiser for G and D; ``cfg.lr`` > 0 overrides its learning rate."""
+    o = get_objective(cfg.objective)
+    lr = cfg.lr or o.lr
+
+    def make(params):  # noqa: ANN001, ANN202
+        if o.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, betas=o.betas)
+
+    return {"G": make(modules["G"].parameters()), "D": make(modules["D"].parameters())}

@@ -1,0 +1,187 @@
+"""The 2-D GAN family and its lab: mode coverage, partial steps, side-by-side runs, pictures, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+import playground as pg
+from playground.checkpoint import load_checkpoint, new_state
+from playground.engine import Trainer
+from playground.errors import ConfigError, DataError, TrainingError
+from playground.inference import model_cache, run_evaluate, run_task
+from playground.lab import LabRun, LabSession
+from playground.metrics.scores import point_metrics
+from playground.plot2d import FAKE_COLOUR, REAL_COLOUR, Extent, render
+from playground.weights import list_weights
+
+# The documented recipe (README, model card): non-saturating, lr 1e-3, z of 2, MLPs of 3×64 units.
+RECIPE = {"dataset": "ring8", "objective": "nonsaturating", "lr": 1e-3, "hidden": 64, "latent_dim": 2,
+          "batch_size": 256, "seed": 0}
+STEP_BUDGET = 1500
+
+
+def ring_metrics(fam, state, n=2000):
+    fake = fam.sample(state, n, torch.Generator().manual_seed(1))
+    modes, sigma = fam.modes(state)
+    return point_metrics(fake, state.stats.get("real", fake), modes, sigma)
+
+
+def test_documented_objective_covers_the_ring_within_a_cpu_step_budget(registry, tmp_path):
+    fam = registry.family("gan2d")
+    trainer = Trainer(registry, "gan2d", {**RECIPE, "steps": STEP_BUDGET, "log_every": 100},
+                      out_dir=tmp_path / "ring", device="cpu")
+    trainer.run()
+    trained = ring_metrics(fam, trainer.state)
+    untrained = new_state(registry, fam, trainer.state.config, trainer.state.info, trainer.state.data,
+                          torch.device("cpu"))
+    untrained.stats = trainer.state.stats
+    before = ring_metrics(fam, untrained)
+    assert trained["modes_covered"] >= 7, trained
+    assert trained["high_quality_pct"] > 50, trained
+    assert before["modes_covered"] < 7 and before["high_quality_pct"] < 10, before
+
+
+def test_shipped_ring_checkpoints_one_covers_all_modes(registry):
+    refs = [e.ref for e in list_weights("gan2d") if e.source == "shipped"]
+    objectives = set()
+    covered = {}
+    for ref in refs:
+        state = model_cache().get(registry, "gan2d", ref, torch.device("cpu"))
+        objectives.add(state.config.objective)
+        covered[ref] = run_evaluate(registry, "gan2d", ref, {"n": 5000}).values["modes_covered"]
+    assert len(objectives) >= 2, refs
+    assert max(covered.values()) == 8, covered
+
+
+def test_lab_partial_steps_touch_only_their_player(registry):
+    run = LabRun.create(registry, "gan2d", {**RECIPE, "hidden": 16})
+    g0 = [p.clone() for p in run.state.modules["G"].parameters()]
+    d0 = [p.clone() for p in run.state.modules["D"].parameters()]
+    run.step("D", 3)
+    assert all(torch.equal(a, b) for a, b in zip(g0, run.state.modules["G"].parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, run.state.modules["D"].parameters(), strict=True))
+    d1 = [p.clone() for p in run.state.modules["D"].parameters()]
+    run.step("G", 2)
+    assert all(torch.equal(a, b) for a, b in zip(d1, run.state.modules["D"].parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, run.state.modules["G"].parameters(), strict=True))
+    run.step("both", 4)
+    assert run.updates == {"D": 3 + 4, "G": 2 + 4} and run.steps == 6
+    wgan = LabRun.create(registry, "gan2d", {**RECIPE, "hidden": 16, "objective": "wgan_gp"})
+    wgan.step("both", 2)
+    assert wgan.updates == {"D": 10, "G": 2}  # WGAN-GP's recommended 5 critic updates per G update
+    with pytest.raises(ConfigError, match="Unknown part"):
+        run.step("E", 1)
+    with pytest.raises(ConfigError, match="between 1 and"):
+        run.step("both", 0)
+
+
+def test_lab_side_by_side_runs_share_data_seed_and_start(registry):
+    sess = LabSession.create(registry, "gan2d", {**RECIPE, "hidden": 16}, ["nonsaturating", "wgan_gp"])
+    a, b = sess.runs
+    assert (a.label, b.label) == ("A", "B") and (a.objective, b.objective) == ("nonsaturating", "wgan_gp")
+    for pa, pb in zip(a.state.modules.parameters(), b.state.modules.parameters(), strict=True):
+        assert torch.equal(pa, pb)  # the same initial networks: only the objective differs
+    assert torch.equal(a.z, b.z) and torch.equal(a.real, b.real)
+    assert not sess.step("both", 3)
+    images, rows = sess.frames(size=200)
+    assert [im.size for im in images] == [(200, 200)] * 2
+    assert {"modes covered", "% high quality", "KL to uniform", "precision", "recall"} <= set(rows[0])
+    assert not torch.equal(a.samples(), b.samples())
+    assert {s for _, s, _ in sess.history} >= {"A: d", "A: g", "B: d", "B: g", "B: gp"}
+    with pytest.raises(ConfigError, match="at most two"):
+        LabSession.create(registry, "gan2d", RECIPE, ["hinge", "wgan", "minimax"])
+
+
+def test_lab_rolls_back_a_diverged_burst_and_keeps_the_other_run(registry, monkeypatch):
+    sess = LabSession.create(registry, "gan2d", {**RECIPE, "hidden": 16}, ["nonsaturating", "hinge"])
+    a, b = sess.runs
+    sess.step("both", 2)
+    before = {k: v.clone() for k, v in a.state.modules.state_dict().items()}
+    fam = a.family
+    real_step = type(fam).train_step
+
+    def poisoned(self, state, batch):
+        losses = real_step(self, state, batch)
+        return {**losses, "d": losses["d"] * float("nan")} if state is a.state else losses
+
+    monkeypatch.setattr(type(fam), "train_step", poisoned)
+    errors = sess.step("both", 5)
+    assert len(errors) == 1 and "Run A" in errors[0] and "'d'" in errors[0] and "Rolled back" in errors[0]
+    for k, v in a.state.modules.state_dict().items():
+        assert torch.equal(v, before[k]), k  # nothing of the bad burst is kept
+    assert a.steps == 2 and b.steps == 7  # B went on
+    images, rows = sess.frames(size=120)
+    assert rows[0]["status"].startswith("Run A") and rows[1]["status"] == "ok"
+    with pytest.raises(TrainingError, match="Rolled back"):
+        a.step("both", 1)
+
+
+def test_lab_from_weights_and_save_as_a_run(registry, home):
+    shipped = [e.ref for e in list_weights("gan2d") if e.source == "shipped"][0]
+    run = LabRun.create(registry, "gan2d", weights=shipped)
+    assert run.steps > 0 and run.source == f"weights {shipped}"
+    run.step("both", 3)
+    ref = run.save("my-lab-run")
+    assert ref == "run/my-lab-run" and ref in [e.ref for e in list_weights("gan2d")]
+    loaded = load_checkpoint(registry, home / "runs" / "gan2d" / "my-lab-run", family="gan2d", training=True)
+    assert loaded.step == run.steps
+    for k, v in run.state.modules.state_dict().items():
+        assert torch.equal(v, loaded.modules.state_dict()[k]), k
+    # The saved run resumes in the engine like any other.
+    p = Trainer(registry, "gan2d", {"steps": run.steps + 5}, out_dir=home / "runs" / "gan2d" / "my-lab-run",
+                resume=home / "runs" / "gan2d" / "my-lab-run").run()
+    assert p.status == "finished" and p.step == run.steps + 5
+
+
+def test_lab_refuses_bad_settings_clearly(registry):
+    with pytest.raises(ConfigError, match="lr"):
+        LabRun.create(registry, "gan2d", {**RECIPE, "lr": float("nan")})
+    with pytest.raises(ConfigError, match="objective"):
+        LabRun.create(registry, "gan2d", {**RECIPE, "objective": "best"})
+    with pytest.raises(ConfigError, match="batch_size"):
+        LabRun.create(registry, "gan2d", {**RECIPE, "batch_size": 0})
+    with pytest.raises(DataError, match="2-D points; 'digits' holds images"):
+        LabRun.create(registry, "gan2d", {**RECIPE, "dataset": "digits"})
+    with pytest.raises(pg.PluginError, match="no 2-D lab"):
+        LabRun.create(registry, "autoencoder", {})
+
+
+def test_image_families_refuse_point_data_and_back(registry, tmp_path):
+    with pytest.raises(DataError, match="trains on images; 'ring8' holds 2-D points"):
+        Trainer(registry, "gan", {"dataset": "ring8", "steps": 1}, out_dir=tmp_path / "a").run()
+
+
+@pytest.mark.parametrize("objective", ["minimax", "fgan_kl", "fgan_reverse_kl", "fgan_js", "wgan", "least_squares"])
+def test_field_says_what_d_means_under_each_objective(registry, objective):
+    run = LabRun.create(registry, "gan2d", {**RECIPE, "hidden": 16, "objective": objective})
+    fld = run.family.field(run.state, run.grid)
+    assert fld.values.shape == (len(run.grid),) and torch.isfinite(fld.values).all()
+    if objective == "minimax":
+        assert fld.lo == 0 and fld.hi == 1 and fld.values.min() >= 0 and fld.values.max() <= 1
+    if objective == "fgan_reverse_kl":
+        assert fld.centre == -1 and (fld.values < 0).all()  # g_f(v) = −exp(−v) < 0; p = q at −1
+    if objective == "wgan":
+        assert fld.centre is None  # a critic is defined up to a constant: centred on its median
+
+
+def test_render_puts_points_and_field_where_they_belong():
+    ext = Extent(-1, 1, -1, 1)
+    grid = ext.grid(4)
+    assert grid[0].tolist() == pytest.approx([-0.75, 0.75])  # row-major from the top-left
+    values = (grid[:, 0] > 0).float()  # "real" on the right half
+    img = np.asarray(render(ext, field=pg.Field(values, "D", 0.0, 1.0), resolution=4, size=100,
+                            real=torch.tensor([[-0.5, -0.5]]), fake=torch.tensor([[0.5, 0.5]])))
+    left, right = img[50, 5].astype(int), img[50, 95].astype(int)
+    assert right[1] > right[0] and left[0] > left[1]  # green on the right, purple on the left
+    assert tuple(img[75, 25]) == REAL_COLOUR and tuple(img[25, 75]) == FAKE_COLOUR
+
+
+def test_generate_and_evaluate_tasks_report_mode_coverage(registry):
+    ref = [e.ref for e in list_weights("gan2d") if e.source == "shipped"][0]
+    out = run_task(registry, "gan2d", ref, "generate", {"n": 2000, "seed": 1})
+    (caption, img), = out.images
+    assert img.shape[0] == 3 and img.shape[1] > 100
+    assert out.values["modes_total"] == 8 and out.chart is not None and len(out.chart.rows) == 8
+    assert sum(r["fraction"] for r in out.chart.rows) == pytest.approx(out.values["high_quality_pct"] / 100, abs=1e-3)
+    ev = run_evaluate(registry, "gan2d", ref, {"n": 2000})
+    assert {"modes_covered", "high_quality_pct", "kl_to_uniform", "precision", "recall"} <= set(ev.values)
