@@ -64,7 +64,8 @@ Files: `model.safetensors` (weights and fitted statistics; the config is in its 
 """
 
 
-def write_card(registry: Any, family: str, ref: str, command: str, eval_values: dict[str, Any] | None = None) -> Path:
+def write_card(registry: Any, family: str, ref: str, command: str, eval_values: dict[str, Any] | None = None,
+               note: str = "") -> Path:
     folder = resolve(family, ref)
     meta = read_metadata(folder)
     fam = registry.family(family)
@@ -89,7 +90,7 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
         tensor_to_pil(res.images[0][1], scale=1 if points else 2).save(folder / SAMPLES_FILE)
     elif (folder / "preview.png").exists():
         (folder / SAMPLES_FILE).write_bytes((folder / "preview.png").read_bytes())
-    card = render_card(meta, fam.title, command, metrics, fam.description)
+    card = render_card(meta, fam.title, command, metrics, f"{note}\n\n{fam.description}" if note else fam.description)
     (folder / "README.md").write_text(card)
     return folder / "README.md"
 

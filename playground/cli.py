@@ -227,11 +227,12 @@ def cmd_card(args: argparse.Namespace, rest: list[str]) -> int:
                                 description="Evaluate weights and write their model card (README.md + samples.png).")
     p.add_argument("--weights", required=not args.help)
     p.add_argument("--command", required=not args.help, help="the command that reproduces these weights")
+    p.add_argument("--note", default="", help="what these weights show, in a sentence or two (markdown)")
     if args.help:
         p.print_help()
         return 0
     a = p.parse_args(rest)
-    print(f"wrote {write_card(reg, fam.name, a.weights, a.command)}")
+    print(f"wrote {write_card(reg, fam.name, a.weights, a.command, note=a.note)}")
     return 0
 
 

@@ -41,7 +41,7 @@ def weight_refs(family: str) -> list[str]:
     return [e.ref for e in list_weights(family)]
 
 
-def _checked_ref(family: str, ref: str) -> str:
+def checked_ref(family: str, ref: str) -> str:
     # Only listed weights: the API must not become a way to open arbitrary server paths.
     if ref not in weight_refs(family):
         known = ", ".join(weight_refs(family)) or "none"
@@ -51,7 +51,7 @@ def _checked_ref(family: str, ref: str) -> str:
 
 def weights_dropdown(family: str, label: str = "Weights") -> gr.Dropdown:
     refs = weight_refs(family)
-    # Custom values allowed: runs made after the page loaded are valid; _checked_ref guards the API.
+    # Custom values allowed: runs made after the page loaded are valid; checked_ref guards the API.
     return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label, allow_custom_value=True,
                        info="Shipped weights, your runs (run/…) and imports (import/…).")
 
@@ -111,7 +111,7 @@ class FamilyTab:
 
         @user_errors
         def handler(weights: str, *vals: Any) -> tuple:
-            result = run_task(self.registry, self.name, _checked_ref(self.name, weights), task.name, collect(vals))
+            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name, collect(vals))
             out = (gallery_value(result), result.values)
             if task.chart:
                 out += (chart_update(result.chart, task.chart),)
@@ -221,7 +221,7 @@ class FamilyTab:
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
-            result = run_evaluate(self.registry, self.name, _checked_ref(self.name, weights), collect(vals))
+            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights), collect(vals))
             return result.values, chart_update(result.chart, "line")
 
         run.click(evaluate_fn, [wd, *comps], [values, chart], api_name=f"{self.name}_evaluate", **GPU)
@@ -256,7 +256,7 @@ class FamilyTab:
             if not weights:
                 raise WeightsError("Choose at least one checkpoint.")
             for w in weights:
-                _checked_ref(self.name, w)
+                checked_ref(self.name, w)
             progress(0, desc=f"Sampling and scoring {len(weights)} checkpoint(s)")
             results = run_quality(self.registry, self.name, weights, int(n_), int(seed_))
             return quality_outputs(self.registry, results)
@@ -288,7 +288,7 @@ class FamilyTab:
 
         @user_errors
         def card_fn(ref: str) -> tuple:
-            return self._card(_checked_ref(self.name, ref)), str(resolve(self.name, ref) / "model.safetensors")
+            return self._card(checked_ref(self.name, ref)), str(resolve(self.name, ref) / "model.safetensors")
 
         @user_errors
         def import_fn(path: str | None, label: str) -> tuple:
@@ -316,7 +316,7 @@ class FamilyTab:
 
             if not repo_id or "/" not in repo_id:
                 raise WeightsError("Give a Hub repository id like user/name.")
-            url = push(self.name, _checked_ref(self.name, ref), repo_id.strip(), token=tok or None)
+            url = push(self.name, checked_ref(self.name, ref), repo_id.strip(), token=tok or None)
             return f"Pushed `{ref}` to {url}."
 
         do_pull.click(pull_fn, [repo], [hub_result, table, *self.weight_dropdowns],

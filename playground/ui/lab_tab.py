@@ -16,10 +16,10 @@ from ..contracts import ModelFamily
 from ..errors import ConfigError
 from ..lab import LabSession
 from ..params import param_specs
-from .family_tab import user_errors, weight_refs
+from .family_tab import checked_ref, user_errors, weight_refs
 from .widgets import param_component
 
-FRAME_SECONDS = 0.25  # the timer's period: up to 4 frames a second when a frame takes less than that
+FRAME_SECONDS = 0.2  # the timer's period; ticks arriving while one runs are dropped, so slower is fine
 LAB = {"concurrency_id": "lab", "concurrency_limit": 8}  # CPU-only and per session: not the GPU queue
 NOT_SETTINGS = ("dataset", "steps", "log_every", "sample_every", "checkpoint_every")
 FRESH, NONE = "(fresh)", "(none)"
@@ -97,7 +97,7 @@ class LabPanel:
             cmp_vals, (wa, wb), rest = vals[:n_cmp], vals[n_cmp:n_cmp + 2], vals[n_cmp + 2:]
             values = {"dataset": ds, **{s.name: v for s, v in zip(self.settings, rest, strict=True)}}
             variants = [cmp_vals[0], None if cmp_vals[1] == NONE else cmp_vals[1]] if cmp_vals else [None, None]
-            starts = [None if w in (None, "", FRESH) else str(w) for w in (wa, wb)]
+            starts = [None if w in (None, "", FRESH) else checked_ref(self.name, str(w)) for w in (wa, wb)]
             if variants[1] is None and starts[1] is None:  # no run B
                 variants, starts = variants[:1], starts[:1]
             new = LabSession.create(self.registry, self.name, values, variants, starts)

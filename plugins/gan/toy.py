@@ -84,7 +84,7 @@ class GAN2D(pg.ModelFamily):
     config = GAN2DConfig
     data_kind = "points"
     lab_parts = ("D", "G")
-    lab_compare = ("objective", "wgan_gp")
+    lab_compare = ("objective", "fgan_kl")
     tasks = (pg.Task("generate", "Generate", GenerateIn,
                      "Points from a seed over D's output, and how many fall on each mode.", chart="bar"),)
     evaluate_inputs = EvaluateIn
