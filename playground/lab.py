@@ -205,6 +205,7 @@ class LabSession:
         self.runs = runs
         # The page's timer and its step buttons may reach one session at once; its models take one at a time.
         self.lock = threading.Lock()
+        self.running = False  # the UI's Run/Pause state
 
     @classmethod
     def create(cls, registry: Any, family: str, values: dict[str, Any], variants: list[Any] | None = None,

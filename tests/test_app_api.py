@@ -302,14 +302,15 @@ def test_lab_steps_draw_and_keep_one_session_per_client(server):
 
 def test_lab_bad_settings_are_clear_errors(server):
     client, _, _ = server
-    bad_lr = list(LAB_RESET)
-    bad_lr[6] = float("nan")
-    with pytest.raises(AppError, match="lr"):
-        client.predict(*bad_lr, api_name="/gan2d_lab_reset")
-    with pytest.raises(AppError, match="2-D points"):
+    for index, value, match in ((5, 0, "batch_size"), (6, 5.0, "greater than maximum value 1.0")):
+        bad = list(LAB_RESET)
+        bad[index] = value
+        with pytest.raises(AppError, match=match):
+            client.predict(*bad, api_name="/gan2d_lab_reset")
+    with pytest.raises(AppError, match="not in the list of choices"):  # image data: refused at the door
         client.predict("digits", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
     with pytest.raises(AppError, match="No weights"):
         client.predict(*LAB_RESET[:3], "../../etc", *LAB_RESET[4:], api_name="/gan2d_lab_reset")
     client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
-    with pytest.raises(AppError, match="between 1 and"):
+    with pytest.raises(AppError, match="greater than maximum value 200"):
         client.predict(5000, api_name="/gan2d_lab_step")

@@ -97,7 +97,7 @@ def test_bad_hyperparameters_are_clear_errors(bad, match, registry, tmp_path):
 def test_unknown_dataset_and_point_dataset_are_clear_errors(registry, tmp_path):
     with pytest.raises(pg.DataError, match="Unknown dataset 'nope'.*digits"):
         Trainer(registry, "autoencoder", {"dataset": "nope", "steps": 1}, out_dir=tmp_path / "a").run()
-    with pytest.raises(pg.DataError, match="2-D point dataset"):
+    with pytest.raises(pg.DataError, match="trains on images; 'ring8' holds 2-D points. Try one of: digits"):
         Trainer(registry, "autoencoder", {"dataset": "ring8", "steps": 1}, out_dir=tmp_path / "b").run()
 
 

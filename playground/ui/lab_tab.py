@@ -114,15 +114,24 @@ class LabPanel:
             return fn
 
         def tick_fn(sess: LabSession | None, n: float) -> tuple:
-            if sess is None:
+            # The session's own flag decides, not the timer: a tick already queued when Pause was pressed
+            # must neither step nor switch the timer back on.
+            if sess is None or not sess.running:
                 return (gr.Timer(active=False), *[gr.skip()] * len(views))
             errors = sess.step("both", int(n))
-            return (gr.Timer(active=not sess.failed), *self._views(sess, errors))
+            if sess.failed:
+                sess.running = False
+            return (gr.Timer(active=False) if sess.failed else gr.skip(), *self._views(sess, errors))
 
         @user_errors
         def run_fn(sess: LabSession | None) -> Any:
-            _need(sess)
+            _need(sess).running = True
             return gr.Timer(active=True)
+
+        def pause_fn(sess: LabSession | None) -> Any:
+            if sess is not None:
+                sess.running = False
+            return gr.Timer(active=False)
 
         @user_errors
         def save_fn(sess: LabSession | None) -> str:
@@ -137,7 +146,7 @@ class LabPanel:
         step_g.click(step_fn("G"), [session], views, api_name=f"{self.name}_lab_step_g", **LAB)
         step_both.click(step_fn("both"), [session, speed], views, api_name=f"{self.name}_lab_step", **LAB)
         run.click(run_fn, [session], [timer], api_visibility="private")
-        pause.click(lambda: gr.Timer(active=False), None, [timer], api_visibility="private")
+        pause.click(pause_fn, [session], [timer], api_visibility="private")
         timer.tick(tick_fn, [session, speed], [timer, *views], show_progress="hidden", api_visibility="private",
                    **LAB)
         save.click(save_fn, [session], [status], api_name=f"{self.name}_lab_save", **LAB)
