@@ -6,7 +6,8 @@
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
 4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
 5. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
-   time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API.
+   time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API;
+   ``--lab-sweep N`` adds every objective's mode coverage over N steps.
 """
 
 from __future__ import annotations
@@ -194,15 +195,37 @@ def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
 
         client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
         names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-        n_inputs = len(names[f"/{family}_lab_reset"]["parameters"])
+        params = names[f"/{family}_lab_reset"]["parameters"]
         reset_args = ["ring8", *objectives, "(fresh)", "(fresh)"]
-        client.predict(*reset_args, *[None] * (n_inputs - len(reset_args)), api_name=f"/{family}_lab_reset")
+        defaults = [p.get("parameter_default") for p in params[len(reset_args):]]  # the form's own settings
+        client.predict(*reset_args, *defaults, api_name=f"/{family}_lab_reset")
         t = time.perf_counter()
         for _ in range(frames):
             client.predict(steps_per_frame, api_name=f"/{family}_lab_step")
         out["lab_side_by_side_updates_per_s_api"] = frames / (time.perf_counter() - t)
     finally:
         demo.close()
+    return out
+
+
+def lab_sweep(registry: Any, family: str, steps: int, every: int = 250) -> dict[str, Any]:
+    """Every choice of the family's compared field (GAN 2-D: every objective) at the defaults on the default data:
+    modes covered and % high quality every ``every`` steps (the numbers behind the Lab's notes)."""
+    from playground.lab import LabRun
+    from playground.params import param_specs
+
+    fam = registry.family(family)
+    field = fam.lab_compare[0] if fam.lab_compare else None
+    choices = next((s.choices for s in param_specs(fam.config) if s.name == field), None) or (None,)
+    out: dict[str, Any] = {}
+    for choice in choices:
+        run = LabRun.create(registry, family, {field: choice} if field else {})
+        t, trace = time.perf_counter(), []
+        while run.steps < steps:
+            run.step("both", min(every, steps - run.steps))
+            m = run.metrics()
+            trace.append(f"{run.steps}:{m.get('modes_covered', '-')}/{round(m.get('high_quality_pct', 0))}%")
+        out[f"sweep_{choice}"] = f"{' '.join(trace)} ({time.perf_counter() - t:.0f} s)"
     return out
 
 
@@ -218,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-app", action="store_true")
     p.add_argument("--steps-per-frame", type=int, default=10, help="2-D lab: steps between pictures")
+    p.add_argument("--lab-sweep", type=int, default=0, help="2-D lab: also train every objective this many steps "
+                   "and print modes covered / %% high quality every 250 steps")
+    p.add_argument("--lab-objectives", default="nonsaturating,fgan_kl",
+                   help="2-D lab: the two objectives of the side-by-side figures (the Lab's default pair)")
     p.add_argument("--quality-n", type=int, default=10_000, help="images per side for the metrics benchmark (0: skip)")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
@@ -226,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     reg = get_registry()
     results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
     if reg.family(a.family).data_kind == "points":
-        results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats))
+        results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats, tuple(a.lab_objectives.split(","))))
+        if a.lab_sweep:
+            results.update(lab_sweep(reg, a.family, a.lab_sweep))
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))

@@ -131,6 +131,7 @@ class ModelFamily:
     # The config field the lab's side-by-side comparison varies and run B's default value for it, e.g.
     # ("objective", "wgan_gp"); None = no comparison.
     lab_compare: ClassVar[tuple[str, Any] | None] = None
+    lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
 
     def build(self, cfg: TrainConfig, info: DataInfo) -> nn.ModuleDict:
         raise NotImplementedError

@@ -88,6 +88,9 @@ class LabPanel:
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)
                 gr.Markdown(HOW_TO_READ)
+                if fam.lab_notes:
+                    with gr.Accordion("What to look for", open=False):
+                        gr.Markdown(fam.lab_notes)
         timer = gr.Timer(FRAME_SECONDS, active=False)
         views = [plot_a, plot_b, status, table, losses, modes]
 
