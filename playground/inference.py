@@ -74,7 +74,10 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
 
     fam = registry.family(family)
     if not fam.samples_images:
-        raise PluginError(f"{fam.title} does not generate new images, so it has no sample-quality scores.")
+        what = "generates 2-D points, not images" if fam.can_sample else "does not generate new images"
+        raise PluginError(f"{fam.title} {what}, so the image sample-quality scores (FID, …) do not apply"
+                          + ("; its own evaluation (modes covered, precision/recall) does." if fam.evaluate_inputs
+                             else "."))
     if not 10 <= n <= 50_000:
         raise DataError(f"n must be between 10 and 50000; got {n}.")
     out = []

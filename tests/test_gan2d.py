@@ -185,3 +185,10 @@ def test_generate_and_evaluate_tasks_report_mode_coverage(registry):
     assert sum(r["fraction"] for r in out.chart.rows) == pytest.approx(out.values["high_quality_pct"] / 100, abs=1e-3)
     ev = run_evaluate(registry, "gan2d", ref, {"n": 2000})
     assert {"modes_covered", "high_quality_pct", "kl_to_uniform", "precision", "recall"} <= set(ev.values)
+
+
+def test_image_quality_scores_refuse_point_models_with_a_pointer(registry):
+    from playground.inference import run_quality
+
+    with pytest.raises(pg.PluginError, match="2-D points, not images.*its own evaluation"):
+        run_quality(registry, "gan2d", ["ring8-nonsaturating"], 100)
