@@ -8,6 +8,7 @@ the CPU: its MLPs are launch-bound (a GPU would not be faster) and it then never
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,7 +181,8 @@ class LabRun:
         if self.modes is not None:
             row.update({"modes covered": f"{m['modes_covered']}/{m['modes_total']}",
                         "% high quality": round(m["high_quality_pct"], 1),
-                        "KL to uniform": round(m["kl_to_uniform"], 3)})
+                        "KL to uniform": round(m["kl_to_uniform"], 3) if math.isfinite(m["kl_to_uniform"])
+                        else "∞ (no mode hit)"})
         row.update({k: round(m[k], 3) for k in ("precision", "recall", "coverage")})
         last = {n.split(": ", 1)[1]: v for _, n, v in self.history[-4:]}
         row.update({f"loss {k}": round(v, 4) for k, v in last.items()})

@@ -162,10 +162,17 @@ class LabPanel:
         if steps and rate > 0:
             lines.append(f"{steps / rate:.0f} steps/s while training")
         lines += [f"⚠️ {e}" for e in errors] + [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
-        curves = pd.DataFrame(sess.history, columns=["step", "series", "loss"])
-        cover = pd.DataFrame(sess.coverage, columns=["step", "run", "modes covered"])
+        curves = _frame(sess.history, ["step", "series", "loss"])
+        cover = _frame(sess.coverage, ["step", "run", "modes covered"])
+        # None clears a plot: an empty frame would fix its colour scale to no series at all.
         return (images[0], images[1] if len(images) > 1 else None, "  \n".join(lines), pd.DataFrame(rows),
-                curves, cover)
+                curves if len(curves) else None, cover if len(cover) else None)
+
+
+def _frame(rows: list[tuple[int, str, float]], columns: list[str]) -> pd.DataFrame:
+    """Typed even when empty: the plot infers its axis types from the first value it gets (object = nominal)."""
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({columns[0]: "int64", columns[1]: "str", columns[2]: "float64"})
 
 
 def _need(sess: LabSession | None) -> LabSession:
