@@ -11,21 +11,15 @@ from torch import nn
 
 import playground as pg
 
-from .adversarial import adversarial_step, latent, make_optimizers
+from .adversarial import AdversarialConfig, adversarial_step, latent, make_optimizers
 from .nets import Discriminator, Generator
-from .objectives import OBJECTIVES, get_objective
+from .objectives import get_objective
 from .toy import GAN2D
 
 
 @dataclass
-class GANConfig(pg.TrainConfig):
-    steps: int = pg.param(3000, min=1, max=10_000_000, help="Generator updates in total.")
+class GANConfig(AdversarialConfig):
     batch_size: int = pg.param(64, min=2, max=65_536, help="Images per step.")
-    lr: float = pg.param(0.0, min=0.0, max=1.0, help="Learning rate; 0 = the objective's recommended rate.",
-                         label="learning rate")
-    objective: str = pg.param("nonsaturating", choices=tuple(OBJECTIVES), help="The GAN objective.")
-    d_steps: int = pg.param(0, min=0, max=20, help="D updates per G update; 0 = the objective's recommendation.")
-    spectral_norm: bool = pg.param(False, help="Spectral normalisation on every D layer.")
     latent_dim: int = pg.param(64, min=1, max=1024, help="Size of the noise vector z.")
     width: int = pg.param(32, min=4, max=256, help="Base channels of G and D.")
 

@@ -3,11 +3,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 import playground as pg
 
-from .objectives import Objective, clip_weights, get_objective, gradient_penalty
+from .objectives import OBJECTIVES, Objective, clip_weights, get_objective, gradient_penalty
+
+
+@dataclass
+class AdversarialConfig(pg.TrainConfig):
+    """The settings of the game itself, shared by the image and the 2-D GAN."""
+
+    steps: int = pg.param(3000, min=1, max=10_000_000, help="Generator updates in total.")
+    lr: float = pg.param(0.0, min=0.0, max=1.0, help="Learning rate; 0 = the objective's recommended rate.",
+                         label="learning rate")
+    objective: str = pg.param("nonsaturating", choices=tuple(OBJECTIVES), help="The GAN objective.")
+    d_steps: int = pg.param(0, min=0, max=20, help="D updates per G update; 0 = the objective's recommendation.")
+    spectral_norm: bool = pg.param(False, help="Spectral normalisation on every D layer.")
 
 
 def latent(state: pg.ModelState, n: int, generator: torch.Generator, truncation: float = 0.0) -> torch.Tensor:

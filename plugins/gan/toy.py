@@ -14,24 +14,20 @@ import playground as pg
 from playground.metrics.scores import mode_counts, point_metrics
 from playground.plot2d import Extent, render, to_tensor
 
-from .adversarial import adversarial_step, d_update, g_update, latent, make_optimizers
+from .adversarial import AdversarialConfig, adversarial_step, d_update, g_update, latent, make_optimizers
 from .nets import MLPDiscriminator, MLPGenerator
-from .objectives import OBJECTIVES, get_objective
+from .objectives import get_objective
 
 REFERENCE_POINTS = 1000  # real points kept with the model: plots and metrics need no dataset at inference
 
 
 @dataclass
-class GAN2DConfig(pg.TrainConfig):
+class GAN2DConfig(AdversarialConfig):
     dataset: str = pg.param("ring8", help="2-D data: ring8, grid25, moons, spiral (or a plugin's point dataset).")
-    steps: int = pg.param(3000, min=1, max=10_000_000, help="Generator updates in total.")
     batch_size: int = pg.param(256, min=2, max=65_536, help="Points per step.")
     # 1e-3 rather than the image GAN's recommended rates: toy MLPs learn in seconds at it (see the model cards).
     lr: float = pg.param(1e-3, min=0.0, max=1.0, help="Learning rate; 0 = the objective's recommended rate.",
                          label="learning rate")
-    objective: str = pg.param("nonsaturating", choices=tuple(OBJECTIVES), help="The GAN objective.")
-    d_steps: int = pg.param(0, min=0, max=20, help="D updates per G update; 0 = the objective's recommendation.")
-    spectral_norm: bool = pg.param(False, help="Spectral normalisation on every D layer.")
     latent_dim: int = pg.param(2, min=1, max=256, help="Size of the noise vector z.")
     hidden: int = pg.param(64, min=4, max=1024, help="Units per hidden layer of G and D.")
     depth: int = pg.param(3, min=1, max=8, help="Hidden layers of G and D.")
