@@ -88,14 +88,19 @@ def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, 
             draw.ellipse((x - r, y - r, x + r, y + r), outline=MODE_COLOUR)
     if real is not None:
         _dots(draw, extent.to_pixels(real.float().cpu().numpy(), size), REAL_COLOUR, 1.6)
+    outside = 0
     if fake is not None:
         pts = fake.float().cpu().numpy()
         pts = pts[np.isfinite(pts).all(1)]
-        _dots(draw, extent.to_pixels(pts, size), FAKE_COLOUR, 1.6)
+        px = extent.to_pixels(pts, size)
+        outside = len(fake) - int(((px >= 0) & (px < size)).all(1).sum())
+        _dots(draw, px, FAKE_COLOUR, 1.6)
     font = ImageFont.load_default(size=12)
     lines = [title] if title else []
     if field is not None:
         lines.append(f"{field.title}: {_fmt(lo)} (purple) … {_fmt(hi)} (green)")
+    if outside:  # a run that flew off would otherwise look empty
+        lines.append(f"{outside} of {len(fake)} generated points are outside this view")
     for i, line in enumerate(lines):
         draw.text((6, 4 + 15 * i), line, fill=(30, 30, 30), font=font, stroke_width=2, stroke_fill=(255, 255, 255))
     return img

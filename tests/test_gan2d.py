@@ -192,3 +192,11 @@ def test_image_quality_scores_refuse_point_models_with_a_pointer(registry):
 
     with pytest.raises(pg.PluginError, match="2-D points, not images.*its own evaluation"):
         run_quality(registry, "gan2d", ["ring8-nonsaturating"], 100)
+
+
+def test_render_says_when_generated_points_left_the_view():
+    ext = Extent(-1, 1, -1, 1)
+    inside = np.asarray(render(ext, fake=torch.zeros(10, 2), size=100))
+    away = np.asarray(render(ext, fake=torch.full((10, 2), 50.0), size=100))
+    assert (away[:40] != inside[:40]).any()  # the note is drawn at the top
+    assert not (np.asarray(render(ext, fake=torch.full((10, 2), 50.0), size=100))[60:] != inside[60:]).any()
