@@ -200,3 +200,14 @@ def test_render_says_when_generated_points_left_the_view():
     away = np.asarray(render(ext, fake=torch.full((10, 2), 50.0), size=100))
     assert (away[:40] != inside[:40]).any()  # the note is drawn at the top
     assert not (np.asarray(render(ext, fake=torch.full((10, 2), 50.0), size=100))[60:] != inside[60:]).any()
+
+
+def test_train_tab_preview_of_a_2d_run_is_one_plot(registry, home):
+    from playground.jobs import TrainingJobs
+    from playground.ui.family_tab import FamilyTab
+
+    jobs = TrainingJobs(registry)
+    job = jobs.start("gan2d", {"steps": 20, "sample_every": 10, "log_every": 10})
+    job.thread.join(60)
+    _, _, preview = FamilyTab(registry, registry.family("gan2d"), jobs)._status()
+    assert job.progress.status == "finished" and preview.size[0] == preview.size[1] > 300  # not a strip of 8

@@ -191,7 +191,10 @@ class FamilyTab:
         if p.checkpoint:
             lines.append(f"Last checkpoint: step {p.checkpoint_step} (weights `{job.ref}`)")
         frame = pd.DataFrame(p.losses, columns=["step", "series", "loss"]) if p.losses else None
-        img = tensor_to_pil(make_grid(p.preview, nrow=8), scale=2) if p.preview is not None else None
+        img = None
+        if p.preview is not None:  # a grid of small images, or one 2-D plot (already large)
+            n, side = p.preview.shape[0], p.preview.shape[-1]
+            img = tensor_to_pil(make_grid(p.preview, nrow=min(8, n)), scale=2 if side < 128 else 1)
         return "  \n".join(lines), frame if frame is not None else gr.skip(), img if img is not None else gr.skip()
 
     def _status_json(self) -> dict:
