@@ -59,8 +59,8 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
     data = load_dataset(registry.datasets, DataSpec(cfg.dataset))
     dev = torch.device(device)
     x, y = data.float_images(), data.labels
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                                         drop_last=True)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), shuffle=True, drop_last=True,
+                                         batch_size=batch_size * fam.batches_per_step(cfg))
     state = new_state(registry, fam, cfg, DataInfo(data.channels, 32, data.num_classes), {}, dev)
     state.modules.train()
     done, losses = 0, []

@@ -155,6 +155,11 @@ class ModelFamily:
         """A scalar over 2-D points (K×2 → values of K) drawn under the samples in 2-D plots (optional)."""
         return None
 
+    def batches_per_step(self, cfg: TrainConfig) -> int:
+        """How many batches of ``cfg.batch_size`` one train_step consumes (they arrive concatenated in one
+        Batch); e.g. a GAN's critic steps each want fresh real data."""
+        return 1
+
     def data_filters(self, cfg: TrainConfig) -> dict[str, Any]:
         """Extra DataSpec fields for training data, e.g. ``{"exclude_classes": (9,)}`` (optional)."""
         return {}

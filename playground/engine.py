@@ -191,6 +191,7 @@ class Trainer:
         preview_batch = sample_batch(data, n_preview, torch.Generator(self.device).manual_seed(12345))
         state.modules.train()
         pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+        per_step = fam.batches_per_step(cfg)
         t0, s0 = time.perf_counter(), state.step
         while state.step < cfg.steps:
             if self._stop.is_set():
@@ -198,7 +199,7 @@ class Trainer:
                 self.save(state, data)
                 p.status, p.message = "stopped", f"Stopped at step {state.step}; checkpoint saved."
                 return
-            batch = sample_batch(data, cfg.batch_size, gen, self.channels_last)
+            batch = sample_batch(data, cfg.batch_size * per_step, gen, self.channels_last)
             try:
                 with self.registry.guard(fam.name, "train"), autocast(self.device, self.bf16):
                     losses = fam.train_step(state, batch)

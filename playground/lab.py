@@ -114,7 +114,8 @@ class LabRun:
         t0 = time.perf_counter()
         with self.registry.guard(fam.name, "train"):
             for _ in range(n):
-                batch = sample_batch(self.data, state.config.batch_size, state.generator)
+                k = fam.batches_per_step(state.config) if part == "both" else 1
+                batch = sample_batch(self.data, state.config.batch_size * k, state.generator)
                 losses = fam.train_step(state, batch) if part == "both" else fam.train_part(state, batch, part)
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0) + v.detach().float()

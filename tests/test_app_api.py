@@ -263,13 +263,13 @@ def test_gan_tab_endpoints(server):
     with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
         assert im.format == "GIF" and im.n_frames == 14
     with pytest.raises(AppError):
-        client.predict("digits", "(new run)", 10, 8, 0.0, 0, "bogus", 0, False, 16, 8, 10, 10, 10,
+        client.predict("digits", "(new run)", 10, 8, 0.0, 0, "bogus", 0, False, 16, 8, 10, 10, 10, 0.0,
                        api_name="/gan_train_start")
 
 
 # Lab reset inputs: data, run A/B objective, start A/B, then batch_size, lr, seed, d_steps, spectral_norm,
-# latent_dim, hidden, depth (the config's order).
-LAB_RESET = ("ring8", "nonsaturating", "hinge", "(fresh)", "(fresh)", 128, 1e-3, 0, 0, False, 2, 16, 2)
+# latent_dim, hidden, depth, gp_weight (the config's order).
+LAB_RESET = ("ring8", "nonsaturating", "hinge", "(fresh)", "(fresh)", 128, 1e-3, 0, 0, False, 2, 16, 2, 0.1)
 
 
 def test_lab_steps_draw_and_keep_one_session_per_client(server):

@@ -11,7 +11,7 @@ from torch import nn
 
 import playground as pg
 
-from .adversarial import AdversarialConfig, adversarial_step, latent, make_optimizers
+from .adversarial import AdversarialConfig, adversarial_step, d_steps_of, latent, make_optimizers
 from .nets import Discriminator, Generator
 from .objectives import get_objective
 from .toy import GAN2D
@@ -22,6 +22,8 @@ class GANConfig(AdversarialConfig):
     batch_size: int = pg.param(64, min=2, max=65_536, help="Images per step.")
     latent_dim: int = pg.param(64, min=1, max=1024, help="Size of the noise vector z.")
     width: int = pg.param(32, min=4, max=256, help="Base channels of G and D.")
+    gp_weight: float = pg.param(0.0, min=0.0, max=1000.0, help="WGAN-GP's gradient-penalty weight λ; 0 = the "
+                                "paper's 10.", label="gradient penalty weight", advanced=True)
 
 
 @dataclass
@@ -70,6 +72,9 @@ class GAN(pg.ModelFamily):
 
     def configure_optimizers(self, cfg: GANConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
         return make_optimizers(cfg, modules)
+
+    def batches_per_step(self, cfg: GANConfig) -> int:
+        return d_steps_of(cfg)
 
     def train_step(self, state: pg.ModelState, batch: pg.Batch) -> dict[str, torch.Tensor]:
         return adversarial_step(state, batch.x)

@@ -51,7 +51,7 @@ def d_update(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor
     if o.gp_weight:
         gp = gradient_penalty(m["D"], real, fake, state.generator)
         out["gp"] = gp.detach()
-        d_loss = d_loss + o.gp_weight * gp
+        d_loss = d_loss + (getattr(state.config, "gp_weight", 0.0) or o.gp_weight) * gp
     opt = state.optimizers["D"]
     opt.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -71,12 +71,18 @@ def g_update(state: pg.ModelState, n: int) -> dict[str, torch.Tensor]:
     return {"g": g_loss.detach()}
 
 
+def d_steps_of(cfg: pg.TrainConfig) -> int:
+    return cfg.d_steps or get_objective(cfg.objective).d_steps
+
+
 def adversarial_step(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``d_steps`` D updates (the same real batch, fresh noise each) and one G update."""
+    """``d_steps`` D updates, each on its own slice of ``real`` (fresh data per critic step, as in the WGAN
+    papers), then one G update with as many samples as one slice."""
     losses: dict[str, torch.Tensor] = {}
-    for _ in range(state.config.d_steps or objective_of(state).d_steps):
-        losses.update(d_update(state, real))
-    return {**losses, **g_update(state, real.shape[0])}
+    chunks = real.chunk(d_steps_of(state.config))
+    for chunk in chunks:
+        losses.update(d_update(state, chunk))
+    return {**losses, **g_update(state, chunks[0].shape[0])}
 
 
 def make_optimizers(cfg: pg.TrainConfig, modules: torch.nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
