@@ -111,17 +111,21 @@ class LabRun:
         state, fam = self.state, self.family
         snapshot = self._snapshot()
         sums: dict[str, torch.Tensor] = {}
+        per_step = fam.batches_per_step(state.config) if part == "both" else 1
         t0 = time.perf_counter()
-        with self.registry.guard(fam.name, "train"):
-            for _ in range(n):
-                k = fam.batches_per_step(state.config) if part == "both" else 1
-                batch = sample_batch(self.data, state.config.batch_size * k, state.generator)
-                losses = fam.train_step(state, batch) if part == "both" else fam.train_part(state, batch, part)
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0) + v.detach().float()
+        try:
+            with self.registry.guard(fam.name, "train"):
+                for _ in range(n):
+                    batch = sample_batch(self.data, state.config.batch_size * per_step, state.generator)
+                    losses = fam.train_step(state, batch) if part == "both" else fam.train_part(state, batch, part)
+                    for name, v in losses.items():
+                        sums[name] = sums.get(name, 0) + v.detach().float()
+        except Exception:
+            self._restore(snapshot)  # a plugin that raised mid-burst leaves no half-updated model behind
+            raise
         self.seconds_training += time.perf_counter() - t0
-        means = {k: float(v) / n for k, v in sums.items()}  # one host sync per call
-        bad = [k for k, v in means.items() if not torch.isfinite(torch.tensor(v))]
+        means = {k: float(v) / n for k, v in sums.items()}
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             self._restore(snapshot)
             self.error = (f"Run {self.label} ({self.objective}): loss {bad[0]!r} became {means[bad[0]]} after step "

@@ -243,3 +243,23 @@ def test_gradient_penalty_weight_is_a_setting(registry):
     # Same start, same data: the D loss differs by (λ₂ − λ₁)·gp.
     (d1, gp1), (d2, gp2) = losses[0.1], losses[100.0]
     assert gp1 == pytest.approx(gp2, rel=1e-5) and d2 - d1 == pytest.approx((100.0 - 0.1) * gp1, rel=1e-3)
+
+
+def test_lab_rolls_back_when_the_plugin_raises_mid_burst(registry, monkeypatch):
+    run = LabRun.create(registry, "gan2d", {**RECIPE, "hidden": 16})
+    run.step("both", 2)
+    before = {k: v.clone() for k, v in run.state.modules.state_dict().items()}
+    real_step, calls = type(run.family).train_step, []
+
+    def flaky(self, state, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("plugin bug")
+        return real_step(self, state, batch)
+
+    monkeypatch.setattr(type(run.family), "train_step", flaky)
+    with pytest.raises(pg.PluginError, match="plugin bug"):
+        run.step("both", 5)
+    for k, v in run.state.modules.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert run.steps == 2
