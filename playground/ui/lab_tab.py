@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import ModelFamily
-from ..errors import ConfigError
+from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import param_specs
 from .family_tab import checked_ref, user_errors, weight_refs
@@ -69,8 +69,8 @@ class LabPanel:
                     run = gr.Button("Run ▶", elem_id=f"{self.name}-lab-run")
                     pause = gr.Button("Pause", elem_id=f"{self.name}-lab-pause")
                 with gr.Row():
-                    step_d = gr.Button("Step D", size="sm", elem_id=f"{self.name}-lab-step-d")
-                    step_g = gr.Button("Step G", size="sm", elem_id=f"{self.name}-lab-step-g")
+                    part_buttons = {p: gr.Button(f"Step {p}", size="sm", elem_id=f"{self.name}-lab-step-{p.lower()}")
+                                    for p in fam.lab_parts}
                     step_both = gr.Button("Step both", size="sm", elem_id=f"{self.name}-lab-step-both")
                 save = gr.Button("Save runs as weights", size="sm", elem_id=f"{self.name}-lab-save")
             with gr.Column(scale=3):
@@ -121,7 +121,11 @@ class LabPanel:
             # must neither step nor switch the timer back on.
             if sess is None or not sess.running:
                 return (gr.Timer(active=False), *[gr.skip()] * len(views))
-            errors = sess.step("both", int(n))
+            try:
+                errors = sess.step("both", int(n))
+            except PlaygroundError as exc:  # e.g. a plugin that raised: stop the timer, say why, keep the page
+                sess.running = False
+                return (gr.Timer(active=False), *[gr.skip()] * 2, f"⚠️ {exc}", *[gr.skip()] * 3)
             if sess.failed:
                 sess.running = False
             return (gr.Timer(active=False) if sess.failed else gr.skip(), *self._views(sess, errors))
@@ -145,8 +149,8 @@ class LabPanel:
 
         inputs = [dataset, *compare, start_a, start_b, *settings]
         reset.click(reset_fn, inputs, [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
-        step_d.click(step_fn("D"), [session], views, api_name=f"{self.name}_lab_step_d", **LAB)
-        step_g.click(step_fn("G"), [session], views, api_name=f"{self.name}_lab_step_g", **LAB)
+        for part, button in part_buttons.items():  # one update of that part alone
+            button.click(step_fn(part), [session], views, api_name=f"{self.name}_lab_step_{part.lower()}", **LAB)
         step_both.click(step_fn("both"), [session, speed], views, api_name=f"{self.name}_lab_step", **LAB)
         run.click(run_fn, [session], [timer], api_visibility="private")
         pause.click(pause_fn, [session], [timer], api_visibility="private")
