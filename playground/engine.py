@@ -78,6 +78,23 @@ def describe_data(data: ImageData | PointData, spec: DataSpec) -> dict[str, Any]
     return out
 
 
+def fresh_state(registry: Any, family: Any, cfg: TrainConfig, spec: DataSpec, data: ImageData | PointData,
+                device: torch.device) -> ModelState:
+    """A newly built model for ``data`` (what it knows of the data and the stored description included)."""
+    return new_state(registry, family, cfg, data_info(data, spec), describe_data(data, spec), device)
+
+
+def save_trained(registry: Any, family: Any, state: ModelState, data: ImageData | PointData, folder: Path) -> Path:
+    """Fit the family's statistics on ``data``, write the checkpoint and tell observer plugins."""
+    with registry.guard(family.name, "train"), torch.no_grad():
+        state.modules.eval()
+        family.finalize(state, *all_items(data))
+        state.modules.train()
+    path = save_checkpoint(state, folder)
+    registry.emit("on_checkpoint_saved", family=family.name, path=str(path), step=state.step)
+    return path
+
+
 def load_training_data(registry: Any, family: Any, spec: DataSpec, device: torch.device) -> ImageData | PointData:
     """The family's training data on ``device``; a clear error when its kind (images or points) does not fit."""
     data = load_dataset(registry.datasets, spec)
@@ -145,17 +162,11 @@ class Trainer:
                                     training=True)
             state.config = self.cfg
             return state
-        return new_state(self.registry, self.family, self.cfg, data_info(data, self.spec),
-                         describe_data(data, self.spec), self.device)
+        return fresh_state(self.registry, self.family, self.cfg, self.spec, data, self.device)
 
     def save(self, state: ModelState, data: ImageData | PointData) -> Path:
-        with self.registry.guard(self.family.name, "train"), torch.no_grad():
-            state.modules.eval()
-            self.family.finalize(state, *all_items(data))
-            state.modules.train()
-        path = save_checkpoint(state, self.out_dir)
+        path = save_trained(self.registry, self.family, state, data, self.out_dir)
         self.progress.checkpoint, self.progress.checkpoint_step = str(path), state.step
-        self.registry.emit("on_checkpoint_saved", family=self.family.name, path=str(path), step=state.step)
         return path
 
     def run(self) -> Progress:

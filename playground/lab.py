@@ -8,6 +8,7 @@ the CPU: its MLPs are launch-bound (a GPU would not be faster) and it then never
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import threading
 import time
@@ -17,10 +18,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .checkpoint import load_checkpoint, new_state, save_checkpoint
+from .checkpoint import load_checkpoint
 from .contracts import ModelFamily, ModelState
 from .data import DataSpec, PointData
-from .engine import data_info, data_spec_for, describe_data, load_training_data, sample_batch
+from .engine import data_spec_for, fresh_state, load_training_data, sample_batch, save_trained
 from .errors import ConfigError, PluginError, TrainingError
 from .metrics.scores import point_metrics
 from .params import build_params
@@ -52,6 +53,7 @@ class LabRun:
     history: list[tuple[int, str, float]] = field(default_factory=list)
     coverage: list[tuple[int, str, float]] = field(default_factory=list)
     updates: dict[str, int] = field(default_factory=dict)  # per lab part
+    last_losses: dict[str, float] = field(default_factory=dict)  # the latest value of each loss
     error: str = ""
     seconds_training: float = 0.0
 
@@ -70,8 +72,7 @@ class LabRun:
             cfg = build_params(fam.config, values or {})
             spec = data_spec_for(fam, cfg)
             data = load_training_data(registry, fam, spec, cpu)
-            with registry.guard(fam.name, "train"):
-                state = new_state(registry, fam, cfg, data_info(data, spec), describe_data(data, spec), cpu)
+            state = fresh_state(registry, fam, cfg, spec, data, cpu)
         state.modules.train()
         return cls(registry, fam, state, data, label, f"weights {weights}" if weights else "fresh")
 
@@ -80,11 +81,8 @@ class LabRun:
         pick = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:REAL_POINTS]
         self.real = self.data.points[pick].float()
         self.modes = self.data.modes
-        self.extent = Extent.around(self.real if self.modes is None else torch.cat([self.real, self.modes]))
+        self.extent = Extent.around(self.real, self.modes)
         self.grid = self.extent.grid(FIELD_RESOLUTION)
-        # Fixed noise for drawing and scoring: frames differ only because the model changed.
-        z_gen = torch.Generator().manual_seed(self.state.config.seed + 1)
-        self.z = torch.randn(METRIC_POINTS, self.state.config.latent_dim, generator=z_gen)
         self.updates = self.updates or {p: 0 for p in self.family.lab_parts}
 
     @property
@@ -136,6 +134,7 @@ class LabRun:
             self.updates[p] = self.updates.get(p, 0) + n * k
         if part in ("both", fam.lab_parts[-1]):
             state.step += n
+        self.last_losses.update(means)
         for k, v in means.items():
             self.history.append((state.step, f"{self.label}: {k}", v))
         if len(self.history) > MAX_HISTORY:
@@ -155,14 +154,11 @@ class LabRun:
         s.step = snap[3]
 
     # -- looking ----------------------------------------------------------------------------------------
-    @torch.no_grad()
     def samples(self) -> torch.Tensor:
-        m = self.state.modules
-        was = m.training
-        m.eval()
-        out = m["G"](self.z).float()
-        m.train(was)
-        return out
+        """The family's samples from the same seed every time: frames differ only because the model changed."""
+        with self.registry.guard(self.family.name, "infer"):
+            return self.family.sample(self.state, METRIC_POINTS,
+                                      torch.Generator().manual_seed(self.state.config.seed + 1))
 
     def metrics(self, fake: torch.Tensor | None = None) -> dict[str, float]:
         fake = self.samples() if fake is None else fake
@@ -189,17 +185,14 @@ class LabRun:
                         "KL to uniform": round(m["kl_to_uniform"], 3) if math.isfinite(m["kl_to_uniform"])
                         else "∞ (no mode hit)"})
         row.update({k: round(m[k], 3) for k in ("precision", "recall", "coverage")})
-        last = {n.split(": ", 1)[1]: v for _, n, v in self.history[-4:]}
-        row.update({f"loss {k}": round(v, 4) for k, v in last.items()})
+        row.update({f"loss {k}": round(v, 4) for k, v in self.last_losses.items()})
         row["status"] = self.error or "ok"
         return img, row
 
     def save(self, name: str | None = None) -> str:
         """Write the run as ``run/NAME`` (finalised like an engine checkpoint); returns the reference."""
         name = safe_name(name or f"lab-{self.objective}-{time.strftime('%Y%m%d-%H%M%S')}-{self.label}")
-        with self.registry.guard(self.family.name, "train"), torch.no_grad():
-            self.family.finalize(self.state, self.data.points, None)
-        save_checkpoint(self.state, runs_dir(self.family.name) / name)
+        save_trained(self.registry, self.family, self.state, self.data, runs_dir(self.family.name) / name)
         return f"run/{name}"
 
 
@@ -220,13 +213,11 @@ class LabSession:
         """One run per entry of ``variants`` (values of the family's ``lab_compare`` field; None keeps
         ``values``) or of ``weights``; all with the same data, seed and other settings."""
         fam = registry.family(family)
-        count = max(len(variants or []), len(weights or []), 1)
-        if count > 2:
+        pairs = list(itertools.zip_longest(variants or [], weights or [])) or [(None, None)]
+        if len(pairs) > 2:
             raise ConfigError("The lab compares at most two runs.")
-        variants = list(variants or []) + [None] * (count - len(variants or []))
-        weights = list(weights or []) + [None] * (count - len(weights or []))
         runs = []
-        for i, (variant, w) in enumerate(zip(variants, weights, strict=True)):
+        for i, (variant, w) in enumerate(pairs):
             run_values = dict(values)
             if variant is not None and fam.lab_compare is not None:
                 run_values[fam.lab_compare[0]] = variant

@@ -30,9 +30,11 @@ class Extent:
     y1: float
 
     @classmethod
-    def around(cls, points: torch.Tensor, margin: float = 0.25) -> Extent:
-        """A square, centred box holding ``points`` with ``margin`` (a fraction of the half-width) to spare."""
-        lo, hi = points.float().amin(0), points.float().amax(0)
+    def around(cls, *point_sets: torch.Tensor | None, margin: float = 0.25) -> Extent:
+        """A square, centred box holding every point of ``point_sets`` (None skipped) with ``margin`` (a fraction
+        of the half-width) to spare."""
+        points = torch.cat([p.float().cpu() for p in point_sets if p is not None])
+        lo, hi = points.amin(0), points.amax(0)
         centre = (lo + hi) / 2
         half = float((hi - lo).max()) / 2 * (1 + margin) or 1.0
         cx, cy = float(centre[0]), float(centre[1])

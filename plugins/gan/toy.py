@@ -173,7 +173,7 @@ class GAN2D(pg.ModelFamily):
     def plot(self, state: pg.ModelState, fake: torch.Tensor, real: torch.Tensor, show_field: bool = True,
              title: str = "") -> torch.Tensor:
         modes, sigma = self.modes(state)
-        extent = Extent.around(real if modes is None else torch.cat([real, modes]))
+        extent = Extent.around(real, modes)
         fld = self.field(state, extent.grid(96)) if show_field else None
         img = render(extent, field=fld, real=real, fake=fake, modes=modes, hq_radius=3 * sigma, title=title)
         return to_tensor(img)
