@@ -1,6 +1,19 @@
 """Generative Model Playground: a plugin registry, a training engine and a Gradio app for generative models."""
 
-from .contracts import Batch, Chart, DataInfo, Field, ModelFamily, ModelState, Task, TaskResult, TrainConfig
+from .contracts import (
+                        Batch,
+                        BuildInfo,
+                        Chart,
+                        DataInfo,
+                        Field,
+                        ModelFamily,
+                        ModelState,
+                        Parent,
+                        Stream,
+                        Task,
+                        TaskResult,
+                        TrainConfig,
+)
 from .data import DatasetInfo, DataSpec, ImageData, PointData
 from .errors import (
                      ConfigError,
@@ -12,12 +25,19 @@ from .errors import (
                      WeightsError,
 )
 from .hookspecs import hookimpl, hookspec
+from .images import UserImage, make_grid
+from .metrics.scores import mode_counts, point_metrics
 from .params import ImageInput, image_param, param
+from .plot2d import Extent
+from .plot2d import render as render_2d
+from .plot2d import to_tensor as plot_to_tensor
+from .run import Run
 
 __all__ = [
-    "Batch", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec", "Field", "DatasetInfo", "ImageData",
-    "ImageInput", "InputError", "ModelFamily", "ModelState", "PlaygroundError", "PluginError", "PointData",
-    "Task", "TaskResult", "TrainConfig", "TrainingError", "WeightsError", "hookimpl", "hookspec",
-    "image_param", "param",
+    "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec", "DatasetInfo", "Extent",
+    "Field", "ImageData", "ImageInput", "InputError", "ModelFamily", "ModelState", "Parent", "PlaygroundError",
+    "PluginError", "PointData", "Run", "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage",
+    "WeightsError", "hookimpl", "hookspec", "image_param", "make_grid", "mode_counts", "param", "plot_to_tensor",
+    "point_metrics", "render_2d",
 ]
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 1. Training throughput: the engine vs a plain reference loop (DataLoader over a TensorDataset, a
    per-step ``.item()``), same family code, model, data, batch size and number of steps.
 2. Inference latency for a 64-image grid: in-process and through the HTTP API.
+   With ``--processes``: the same run in 1 and 2 CPU processes (torchrun, gloo), steps/s of each.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
 4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
 5. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
@@ -36,11 +37,33 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
+class PlainRun:
+    """What a tutorial's loop does around a step: ``loss.backward()``, ``opt.step()``, ``opt.zero_grad()``,
+    nothing else (no autocast, clipping, accumulation, schedules or processes): the reference the engine's run
+    context is measured against."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.config, self.modules, self.generator, self.device = state.config, state.modules, state.generator, \
+            state.device
+        self.stash, self.parents = state.stash, state.parents
+
+    def backward(self, loss: torch.Tensor, name: str | None = None) -> None:
+        loss.backward()
+
+    def step(self, name: str | None = None) -> bool:
+        opts = self.state.optimizers
+        opt = opts[name] if name else next(iter(opts.values()))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return True
+
+
 def bench_training(registry: Any, family: str, steps: int, batch_size: int, device: str) -> dict[str, float]:
-    from playground.checkpoint import new_state
     from playground.contracts import Batch, DataInfo
     from playground.data import DataSpec, load_dataset
     from playground.engine import Trainer
+    from playground.models import new_state
     from playground.params import build_params
 
     fam = registry.family(family)
@@ -54,26 +77,49 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
             t.run()
             out[f"{label}_steps_per_s"] = t.progress.steps_per_s
 
-    # The plain reference loop a tutorial would write, around the very same train_step.
+    # The plain reference loop a tutorial would write (DataLoader, loss.backward(), opt.step(), a per-step
+    # .item()), around the very same model code.
     cfg = build_params(fam.config, cfg_values)
+    per_step = fam.streams(cfg)[0].per_step
     data = load_dataset(registry.datasets, DataSpec(cfg.dataset))
     dev = torch.device(device)
     x, y = data.float_images(), data.labels
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), shuffle=True, drop_last=True,
-                                         batch_size=batch_size * fam.batches_per_step(cfg))
-    state = new_state(registry, fam, cfg, DataInfo(data.channels, 32, data.num_classes), {}, dev)
+                                         batch_size=batch_size * per_step)
+    info = DataInfo(data.channels, 32, data.num_classes)
+    state = new_state(registry, fam, cfg, {"x": info}, {"x": {}}, dev)
     state.modules.train()
+    run = PlainRun(state)
     done, losses = 0, []
     t0 = time.perf_counter()
     while done < steps:
         for xb, yb in loader:
-            step_losses = fam.train_step(state, Batch(xb.to(dev), yb.to(dev)))
+            step_losses = fam.train_step(run, Batch(xb.to(dev), yb.to(dev)))
             losses.append({k: v.item() for k, v in step_losses.items()})  # the per-step sync a tutorial does
             done += 1
             if done == steps:
                 break
     out["reference_steps_per_s"] = steps / (time.perf_counter() - t0)
     out["ratio_engine_vs_reference"] = out["engine_steps_per_s"] / out["reference_steps_per_s"]
+    return out
+
+
+def bench_processes(family: str, steps: int, batch_size: int) -> dict[str, float]:
+    """The same run (same global batch) in 1 and in 2 CPU processes (torchrun, gloo): steps/s of each."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, 2):
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_port",
+                   str(29400 + n), "-m", "playground.cli", "train", family, "--steps", str(steps), "--batch-size",
+                   str(batch_size), "--log-every", str(steps), "--checkpoint-every", str(10 * steps),
+                   "--sample-every", str(10 * steps), "--out", str(Path(tmp) / f"p{n}"), "--device", "cpu"]
+            env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // n)), "PYTHONUNBUFFERED": "1"}
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+            if res.returncode != 0:
+                raise RuntimeError(f"{n}-process run failed:\n{res.stderr[-2000:]}")
+            rates = [float(line.split("(")[-1].split()[0]) for line in res.stdout.splitlines() if "steps/s" in line]
+            out[f"processes_{n}_steps_per_s"] = rates[-1]
+    out["ratio_2_vs_1_processes"] = out["processes_2_steps_per_s"] / out["processes_1_steps_per_s"]
     return out
 
 
@@ -246,19 +292,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lab-objectives", default="nonsaturating,fgan_kl",
                    help="2-D lab: the two objectives of the side-by-side figures (the Lab's default pair)")
     p.add_argument("--quality-n", type=int, default=10_000, help="images per side for the metrics benchmark (0: skip)")
+    p.add_argument("--processes", action="store_true", help="also train in 1 and 2 CPU processes (torchrun, gloo) "
+                   "at the same global batch and compare steps/s")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
 
     reg = get_registry()
     results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if reg.family(a.family).data_kind == "points":
+    if reg.family(a.family).kind == "points":
         results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats, tuple(a.lab_objectives.split(","))))
         if a.lab_sweep:
             results.update(lab_sweep(reg, a.family, a.lab_sweep))
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+        if a.processes:
+            results.update(bench_processes(a.family, a.steps, a.batch_size))
     if a.quality_n:
         results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:

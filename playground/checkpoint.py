@@ -1,5 +1,6 @@
-"""Checkpoints: a folder with ``model.safetensors`` (weights + fitted stats, config in its metadata),
-``training_state.safetensors`` (optimisers, RNG) and ``config.json``; written atomically; never pickle.
+"""The checkpoint format: a folder with ``model.safetensors`` (weights + fitted stats, config in its metadata),
+``training_state.safetensors`` (optimisers, stash, RNG) and ``config.json``; each written atomically; never
+pickle. Building a model from a checkpoint is ``models.load_model``'s job.
 """
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -17,9 +17,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .contracts import DataInfo, ModelState
-from .errors import WeightsError
-from .params import build_params, params_to_dict
+from .contracts import ModelState
+from .errors import PluginError, WeightsError
+from .params import params_to_dict
 
 FORMAT = "playground-checkpoint/1"
 MODEL_FILE = "model.safetensors"
@@ -51,55 +51,60 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: di
 
 
 def checkpoint_metadata(state: ModelState) -> dict[str, Any]:
+    info = {k: getattr(state.info, k) for k in ("channels", "size", "num_classes", "kind")}
+    info["streams"] = {name: dataclasses.asdict(i) for name, i in state.info.streams.items()}
     return {"format": FORMAT, "family": state.family, "config": params_to_dict(state.config),
-            "data": state.data, "info": dataclasses.asdict(state.info),
-            "step": state.step, "metrics": state.metrics, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "data": state.data, "streams": state.streams, "info": info, "parents": state.parent_records,
+            "step": state.step, "metrics": state.metrics, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "checkpoint_id": uuid.uuid4().hex}
 
 
-def save_checkpoint(state: ModelState, folder: str | Path, *, training_state: bool = True,
-                    card: str | None = None) -> Path:
-    """Write ``state`` to ``folder`` atomically: a reader sees the old checkpoint or the new one, whole."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+def _write_atomic(path: Path, write: Any) -> Path:
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        meta = checkpoint_metadata(state)
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.modules.state_dict().items()}
-        tensors.update({f"stats.{k}": v.detach().cpu().contiguous() for k, v in state.stats.items()})
-        save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": FORMAT, "playground": json.dumps(meta)})
-        if training_state:
-            t_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
-            t_meta: dict[str, Any] = {}
-            if state.generator is not None:
-                t_tensors["rng.generator"] = state.generator.get_state()
-                t_meta["generator_device"] = str(state.generator.device)
-            if state.device.type == "cuda":
-                t_tensors["rng.cuda"] = torch.cuda.get_rng_state(state.device)
-            for name, opt in state.optimizers.items():
-                _flatten_optimizer(f"optim.{name}", opt, t_tensors, t_meta)
-            save_file(t_tensors, str(tmp / TRAIN_FILE),
-                      metadata={"format": FORMAT, "playground": json.dumps(t_meta)})
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if card is not None:
-            (tmp / "README.md").write_text(card)
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def save_checkpoint(state: ModelState, folder: str | Path, *, training_state: bool = True) -> Path:
+    """Write ``state`` into ``folder``, file by file, each atomically; files it does not own (a model card,
+    sample grids, a preview) are kept. The training state carries the model file's checkpoint id, so a crash
+    between the two renames is detected on resume rather than resuming a mismatched pair."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = checkpoint_metadata(state)
+    for k, v in state.stash.items():
+        if not torch.is_tensor(v):
+            raise PluginError(f"{state.family}: stash entry {k!r} is a {type(v).__name__}; the stash holds tensors.")
+    if training_state:
+        t_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        t_meta: dict[str, Any] = {"checkpoint_id": meta["checkpoint_id"]}
+        for key, gen in (("generator", state.generator), ("data_generator", state.data_generator)):
+            if gen is not None:
+                t_tensors[f"rng.{key}"] = gen.get_state()
+        if state.device.type == "cuda":
+            t_tensors["rng.cuda"] = torch.cuda.get_rng_state(state.device)
+        for name, opt in state.optimizers.items():
+            _flatten_optimizer(f"optim.{name}", opt, t_tensors, t_meta)
+        t_tensors.update({f"stash.{k}": v.detach().cpu().contiguous() for k, v in state.stash.items()})
+        _write_atomic(folder / TRAIN_FILE, lambda p: save_file(t_tensors, str(p), metadata={
+            "format": FORMAT, "playground": json.dumps(t_meta)}))
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.modules.state_dict().items()}
+    tensors.update({f"stats.{k}": v.detach().cpu().contiguous() for k, v in state.stats.items()})
+    _write_atomic(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    _write_atomic(folder / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata={
+        "format": FORMAT, "playground": json.dumps(meta)}))
     return folder
 
 
-def _model_file(path: str | Path) -> Path:
+def model_file(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         p = p / MODEL_FILE
@@ -110,7 +115,7 @@ def _model_file(path: str | Path) -> Path:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The checkpoint's metadata (family, config, data, step, metrics), validated."""
-    p = _model_file(path)
+    p = model_file(path)
     try:
         with safe_open(str(p), "pt") as f:
             raw = f.metadata() or {}
@@ -125,7 +130,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise WeightsError(f"{p}: checkpoint metadata is not valid JSON: {exc}") from None
 
 
-def _read_tensors(p: Path) -> dict[str, torch.Tensor]:
+def read_tensors(p: Path) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(p), "pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
@@ -133,56 +138,18 @@ def _read_tensors(p: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{p}: cannot read tensors (corrupt or truncated?): {exc}") from None
 
 
-def load_checkpoint(registry: Any, path: str | Path, *, device: torch.device | None = None,
-                    family: str | None = None, training: bool = False) -> ModelState:
-    """Rebuild the model from the checkpoint's own config and load its tensors.
-
-    ``family`` (if given) must match; ``training=True`` also restores optimisers and RNG state.
-    """
-    p = _model_file(path)
-    meta = read_metadata(p)
-    if family is not None and meta["family"] != family:
-        raise WeightsError(f"{p}: holds a {meta['family']!r} model, not {family!r}.")
-    fam = registry.family(meta["family"])
-    device = device or torch.device("cpu")
-    try:
-        cfg = build_params(fam.config, meta["config"])
-    except Exception as exc:
-        raise WeightsError(f"{p}: its config does not fit the {fam.name!r} family as installed: {exc}") from None
-    info = DataInfo(**meta["info"])
-    with torch.random.fork_rng(devices=[]):  # building seeds the global RNG; loading must not change it
-        state = new_state(registry, fam, cfg, info, meta["data"], device)
-    tensors = _read_tensors(p)
-    model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = state.modules.state_dict()
-    missing = sorted(set(expected) - set(model_sd))
-    unexpected = sorted(set(model_sd) - set(expected))
-    if missing or unexpected:
-        raise WeightsError(f"{p}: does not match the {fam.name!r} model built from its config: "
-                           f"missing {missing[:5]}{'…' if len(missing) > 5 else ''}, "
-                           f"unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}.")
-    for k, v in model_sd.items():
-        if v.shape != expected[k].shape:
-            raise WeightsError(f"{p}: tensor {k!r} has shape {tuple(v.shape)} in the file but the model "
-                               f"expects {tuple(expected[k].shape)}.")
-        if v.is_floating_point() and not torch.isfinite(v).all():
-            raise WeightsError(f"{p}: tensor {k!r} contains NaN or Inf values.")
-    state.modules.load_state_dict(model_sd)
-    state.stats = {k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("stats.")}
-    state.step = int(meta["step"])
-    state.metrics = meta.get("metrics", {})
-    if training:
-        _restore_training_state(p.parent / TRAIN_FILE, state)
-    state.modules.train(training)
-    return state
-
-
-def _restore_training_state(p: Path, state: ModelState) -> None:
+def restore_training_state(p: Path, state: ModelState, checkpoint_id: str | None = None, *,
+                           global_rng: bool = True) -> None:
+    """Optimisers, stash and RNG states into ``state`` (whose model was loaded from the matching model file);
+    ``global_rng=False`` leaves the process-wide RNG alone (the lab: other users' runs share it)."""
     if not p.exists():
         raise WeightsError(f"{p}: missing, so this checkpoint cannot resume training (weights only).")
     with safe_open(str(p), "pt") as f:
         meta = json.loads((f.metadata() or {}).get("playground", "{}"))
-    tensors = _read_tensors(p)
+    if checkpoint_id is not None and meta.get("checkpoint_id") not in (None, checkpoint_id):
+        raise WeightsError(f"{p}: belongs to another save than the model file beside it (a save was interrupted); "
+                           f"it cannot resume exactly. Resume from an earlier copy, or load the weights only.")
+    tensors = read_tensors(p)
     for name, opt in state.optimizers.items():
         prefix = f"optim.{name}"
         if prefix not in meta:
@@ -192,20 +159,13 @@ def _restore_training_state(p: Path, state: ModelState) -> None:
             opt.load_state_dict(sd)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise WeightsError(f"{p}: optimiser {name!r} state does not fit: {exc}") from None
-    torch.set_rng_state(tensors["rng.torch"])
+    state.stash = {k[6:]: v.to(state.device) for k, v in tensors.items() if k.startswith("stash.")}
+    if global_rng:
+        torch.set_rng_state(tensors["rng.torch"])
     if state.generator is not None and "rng.generator" in tensors:
         state.generator.set_state(tensors["rng.generator"])
-    if "rng.cuda" in tensors and state.device.type == "cuda":
+    data_rng = tensors.get("rng.data_generator", tensors.get("rng.generator"))  # before contract 2: one generator
+    if state.data_generator is not None and data_rng is not None:
+        state.data_generator.set_state(data_rng)
+    if global_rng and "rng.cuda" in tensors and state.device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"], state.device)
-
-
-def new_state(registry: Any, family: Any, cfg: Any, info: DataInfo, data: dict, device: torch.device) -> ModelState:
-    """A freshly initialised model (seeded by ``cfg.seed``) with its optimisers."""
-    torch.manual_seed(cfg.seed)
-    with registry.guard(family.name, "build"):
-        modules = family.build(cfg, info).to(device)
-        optimizers = family.configure_optimizers(cfg, modules)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(cfg.seed)
-    return ModelState(family=family.name, config=cfg, data=data, info=info, modules=modules,
-                      optimizers=optimizers, device=device, generator=gen)

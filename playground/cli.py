@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PlaygroundError
-from .params import ImageInput, param_specs
+from .params import ImageInput, invert_spec, param_specs
 
 
 def _registry(args: argparse.Namespace) -> Any:
@@ -25,6 +25,8 @@ def _add_params(parser: argparse.ArgumentParser, cls: type) -> None:
     for s in param_specs(cls):
         if s.type is ImageInput:
             parser.add_argument(s.flag, dest=s.name, help=f"{s.help} (a file path)")
+            inv = invert_spec(s)
+            parser.add_argument(inv.flag, dest=inv.name, default=None, choices=inv.choices, help=inv.help)
             continue
         extra = f" [{s.min}..{s.max}]" if s.min is not None or s.max is not None else ""
         parser.add_argument(s.flag, dest=s.name, default=None, choices=s.choices,
@@ -32,7 +34,9 @@ def _add_params(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def _values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    return {s.name: getattr(args, s.name) for s in param_specs(cls) if getattr(args, s.name, None) is not None}
+    specs = param_specs(cls)
+    specs += [invert_spec(s) for s in specs if s.type is ImageInput]
+    return {s.name: getattr(args, s.name) for s in specs if getattr(args, s.name, None) is not None}
 
 
 def _family_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -45,31 +49,39 @@ def _family_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .engine import Trainer
     from .images import make_grid, tensor_to_pil
-    from .weights import runs_dir
+    from .weights import resolve, run_folder
 
     reg = _registry(args)
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground train {fam.name}")
     _add_params(p, fam.config)
-    p.add_argument("--out", help="checkpoint folder (default: runs/<family>/<timestamp>)")
-    p.add_argument("--resume", help="checkpoint folder to continue exactly")
+    p.add_argument("--name", help="name of the run: weights run/NAME (default: a timestamp)")
+    p.add_argument("--out", help="write the checkpoint into this folder instead (e.g. weights/FAMILY/NAME to ship "
+                   "it; such a folder is then referenced by its weights name)")
+    p.add_argument("--resume", help="weights to continue exactly: run/NAME (or NAME / import/NAME)")
     p.add_argument("--device", help="auto, cpu, cuda, mps")
-    p.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     if args.help:
         p.print_help()
         return 0
     a = p.parse_args(rest)
-    default_out = Path(a.resume) if a.resume else runs_dir(fam.name) / time.strftime("%Y%m%d-%H%M%S")
-    out = Path(a.out) if a.out else default_out
+    src = resolve(fam.name, a.resume) if a.resume else None
+    if a.out:
+        out = Path(a.out)
+    elif a.name:
+        out = run_folder(fam.name, a.name)
+    else:
+        out = src if src is not None else run_folder(fam.name, time.strftime("%Y%m%d-%H%M%S"))
 
     def show(pr: Any) -> None:
         last = {n: v for s, n, v in pr.losses if s == pr.step}
         loss = " ".join(f"{n}={v:.4f}" for n, v in last.items())
         print(f"[{pr.status}] step {pr.step}/{pr.total} {loss} ({pr.steps_per_s:.1f} steps/s)", flush=True)
 
-    trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=a.resume, device=a.device,
-                      bf16=not a.no_bf16, on_progress=show)
+    trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=src, device=a.device,
+                      on_progress=show)
     pr = trainer.run()
+    if not trainer.dist.main:  # under accelerate launch / torchrun only the main process writes and prints
+        return 0
     if pr.preview is not None:
         tensor_to_pil(make_grid(pr.preview, nrow=8), scale=2).save(out / "preview.png")
     print(f"{pr.message} Checkpoint: {out}")
@@ -77,9 +89,14 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _image_values(values: dict[str, Any], cls: type) -> dict[str, Any]:
+    from .errors import InputError
+
     for s in param_specs(cls):
         if s.type is ImageInput and values.get(s.name):
-            values[s.name] = Path(values[s.name])
+            path = Path(values[s.name])
+            if not path.is_file():
+                raise InputError(f"{path}: no such image file.")
+            values[s.name] = path
     return values
 
 
@@ -95,9 +112,14 @@ def _print_result(result: Any, out: str | None) -> None:
         save_gif(result.animation, out)
     elif len(result.images) == 1:
         tensor_to_pil(result.images[0][1], scale=2).save(out)
-    elif result.images:  # several same-size images (input · output …) side by side
-        imgs = torch.stack([img for _, img in result.images])
-        tensor_to_pil(make_grid(imgs, nrow=len(imgs)), scale=4).save(out)
+    elif result.images:  # several images (input · output …) side by side, each padded to the largest
+        imgs = [img for _, img in result.images]
+        c = max(i.shape[0] for i in imgs)
+        h, w = max(i.shape[1] for i in imgs), max(i.shape[2] for i in imgs)
+        canvas = torch.full((len(imgs), c, h, w), -1.0)
+        for k, img in enumerate(imgs):
+            canvas[k, :, :img.shape[1], :img.shape[2]] = img.expand(c, -1, -1)
+        tensor_to_pil(make_grid(canvas, nrow=len(imgs)), scale=4 if max(h, w) <= 64 else 1).save(out)
     else:
         return
     print(f"wrote {out}")
@@ -112,7 +134,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     p = argparse.ArgumentParser(prog=f"playground {args.command} {fam.name}")
     if task_name is None:
         p.add_argument("task", choices=[t.name for t in fam.tasks])
-    p.add_argument("--weights", required=not args.help, help="weights name, run/NAME or a path")
+    p.add_argument("--weights", required=not args.help, help="weights: NAME (shipped), run/NAME or import/NAME")
     p.add_argument("--out", help="write the output image(s) here (PNG)")
     p.add_argument("--device")
     if args.help:

@@ -1,14 +1,27 @@
-"""The model-family contract: what a plugin implements and what the engine and UI rely on."""
+"""The model-family contract (contract 2): what a plugin implements and what the engine and UI rely on.
+
+A family declares its config, its **data streams** (what it trains on), optional **parent models**, and its
+tasks; it builds networks and writes ``train_step(run, batch)``, optimising through the engine's run context
+(``run.backward(loss, "G")``, ``run.step("G")``), so mixed precision, clipping, accumulation, schedules and
+multi-process training are the engine's, once, for every family.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from .params import param
+
+if TYPE_CHECKING:  # the run context lives in the engine's package; families only use it
+    from .run import Run
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "linear_decay", "cosine")
 
 
 @dataclass
@@ -17,29 +30,100 @@ class TrainConfig:
 
     dataset: str = param("digits", help="Training data (a registered dataset name, or folder:PATH).")
     steps: int = param(2000, min=1, max=10_000_000, help="Optimisation steps in total.")
-    batch_size: int = param(128, min=1, max=65_536, help="Images per step.")
+    batch_size: int = param(128, min=1, max=65_536, help="Items per optimisation step (over all processes and "
+                            "accumulated micro-batches).")
     lr: float = param(1e-3, min=1e-8, max=1.0, help="Step size of the optimiser.", label="learning rate")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, batches and noise.")
     log_every: int = param(25, min=1, max=1_000_000, help="Steps between logged losses.", advanced=True)
     sample_every: int = param(250, min=1, max=1_000_000, help="Steps between sample grids.", advanced=True)
     checkpoint_every: int = param(500, min=1, max=10_000_000, help="Steps between checkpoints.",
                                   advanced=True)
+    # How the engine optimises (the run context): the same for every family.
+    precision: str = param("auto", choices=PRECISIONS, help="Autocast: auto = bf16 on CUDA, fp32 elsewhere; "
+                           "fp16 adds a gradient scaler.", advanced=True)
+    grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip each optimiser's gradient norm to this; 0 = off.",
+                             label="gradient clipping", advanced=True)
+    grad_accum: int = param(1, min=1, max=1024, help="Split each step's batch into this many micro-batches "
+                            "(same result, less memory).", label="gradient accumulation", advanced=True)
+    lr_schedule: str = param("constant", choices=LR_SCHEDULES, help="Learning-rate schedule: constant, "
+                             "linear_decay (constant, then linearly to 0 over the second half), cosine.",
+                             label="LR schedule", advanced=True)
+    lr_horizon: int = param(0, min=0, max=10_000_000, help="Steps the schedule spans; 0 = this run's steps, "
+                            "fixed at the start so a resume that adds steps does not shift it.",
+                            label="LR schedule length", advanced=True)
+
+    # What a resume may change: everything else would alter the model, its data or its optimisation.
+    resumable: ClassVar[tuple[str, ...]] = ("steps", "log_every", "sample_every", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream of training data a family declares (see ``ModelFamily.streams``).
+
+    ``field`` is the config field that names the stream's dataset (one dataset picker per stream in the UI).
+    Each step the family gets ``per_step`` batches of ``batch_size`` items concatenated (e.g. a critic's fresh
+    data per D update), or every item when ``full`` (full-batch methods such as EM).
+    """
+
+    name: str = "x"
+    field: str = "dataset"
+    kind: str = "image"  # "image" (N×C×H×W in [-1, 1]) or "points" (N×2)
+    labels: bool = False  # the data must be labelled; batches carry ``y``
+    size: int = 32  # image side the stream delivers (8..512)
+    channels: int | None = None  # 1 or 3 to convert; None = the dataset's own
+    per_step: int = 1
+    full: bool = False
+    exclude_classes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "points"):
+            raise ValueError(f"Stream {self.name!r}: kind must be 'image' or 'points', not {self.kind!r}.")
+        if self.per_step < 1:
+            raise ValueError(f"Stream {self.name!r}: per_step must be at least 1.")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A trained model of another family that this one is trained on top of (e.g. a prior over a VQ-VAE's
+    codes). ``field`` is the config field holding the parent's weights reference. The engine loads it frozen and
+    in eval mode, never optimises or copies it, and records family, reference and sha256 in the checkpoint."""
+
+    name: str
+    family: str
+    field: str
 
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a family may know about its data when it builds networks (points: channels = dimensions, size 0)."""
+    """What one stream holds: channels (points: dimensions), image size (points: 0), classes, kind."""
 
     channels: int
     size: int
     num_classes: int
-    kind: str = "image"  # "image" or "points"
+    kind: str = "image"
+
+
+@dataclass(frozen=True)
+class BuildInfo(DataInfo):
+    """What ``build`` knows: the first stream's shape (as a DataInfo), every stream's, and the loaded parents."""
+
+    streams: Mapping[str, DataInfo] = field(default_factory=dict)
+    parents: Mapping[str, ModelState] = field(default_factory=dict, compare=False)
 
 
 @dataclass
 class Batch:
+    """One step's data: ``x``/``y`` of the first stream; ``batch["A"]`` for any declared stream."""
+
     x: torch.Tensor  # images: N×C×H×W float in [-1, 1]; points: N×2 float (on the training device)
     y: torch.Tensor | None = None
+    streams: dict[str, Batch] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Batch:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise KeyError(f"No stream {name!r} in this batch; streams: {', '.join(self.streams)}.") from None
 
 
 @dataclass
@@ -80,7 +164,8 @@ class TaskResult:
 class Task:
     """An inference action a family offers; ``inputs`` is a dataclass of params/image_params.
 
-    ``chart`` is None, "line" or "bar" and says which plot the UI shows next to the images.
+    An image input reaches the task as a C×H×W tensor in [-1, 1] at the model's size and channels (upload,
+    sketch, RGBA, inversion and cropping are the framework's). ``chart`` is None, "line" or "bar".
     """
 
     name: str
@@ -97,22 +182,28 @@ class ModelState:
 
     family: str
     config: TrainConfig
-    data: dict[str, Any]  # the data spec it was trained on (JSON-able)
-    info: DataInfo
+    data: dict[str, Any]  # the first stream's data spec (JSON-able), as stored
+    info: BuildInfo
     modules: nn.ModuleDict
     optimizers: dict[str, torch.optim.Optimizer]
     stats: dict[str, torch.Tensor] = field(default_factory=dict)  # fitted tensors that are not weights
+    stash: dict[str, torch.Tensor] = field(default_factory=dict)  # training-only tensors, kept for resume
     step: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    generator: torch.Generator | None = None  # training randomness (batches, noise)
+    generator: torch.Generator | None = None  # the family's training randomness (noise); per process
+    data_generator: torch.Generator | None = None  # the engine's batch draws; the same on every process
     metrics: dict[str, Any] = field(default_factory=dict)
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)  # every stream's data spec, by name
+    parents: dict[str, ModelState] = field(default_factory=dict)  # frozen parent models, by declared name
+    parent_records: dict[str, dict[str, str]] = field(default_factory=dict)  # family, ref, sha256 per parent
 
 
 class ModelFamily:
     """Base class of a model family. Subclasses set the class attributes and implement the hooks.
 
     Required: ``build``, ``train_step`` and one method per declared task (named like the task).
-    Optional: ``configure_optimizers``, ``finalize``, ``preview``, ``evaluate``.
+    Optional: ``streams``, ``parents``, ``configure_optimizers``, ``finalize``, ``preview``, ``evaluate``,
+    ``sample``, the lab hooks.
     """
 
     name: ClassVar[str]
@@ -123,8 +214,8 @@ class ModelFamily:
     evaluate_inputs: ClassVar[type | None] = None
     # Config overrides that make a run tiny but still able to learn: the conformance tests use them.
     smoke_config: ClassVar[dict[str, Any]] = {}
-    # "image" families train on ImageData, "points" families on 2-D PointData (their samples are N×2).
-    data_kind: ClassVar[str] = "image"
+    # Trained on top of these models of other families (see Parent).
+    parents: ClassVar[tuple[Parent, ...]] = ()
     # Partial updates the interactive lab may run on their own (e.g. ("D", "G") for a GAN): see train_part.
     # An update of the last part counts as a step, as a full train_step does (a GAN counts G updates).
     lab_parts: ClassVar[tuple[str, ...]] = ()
@@ -133,17 +224,38 @@ class ModelFamily:
     lab_compare: ClassVar[tuple[str, Any] | None] = None
     lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
 
-    def build(self, cfg: TrainConfig, info: DataInfo) -> nn.ModuleDict:
+    # -- what it trains on ------------------------------------------------------------------------------
+    def streams(self, cfg: TrainConfig) -> tuple[Stream, ...]:
+        """The data streams one train_step gets, resolved for ``cfg`` (default: one image stream)."""
+        return (Stream(),)
+
+    @property
+    def declared_streams(self) -> tuple[Stream, ...]:
+        """The streams at the default config: what the UI builds pickers for."""
+        from .params import build_params
+
+        return self.streams(build_params(self.config, {}))
+
+    @property
+    def kind(self) -> str:
+        """"image" or "points": the kind of the first stream (what samples and task pictures are)."""
+        return self.declared_streams[0].kind
+
+    # -- building and training -----------------------------------------------------------------------------
+    def build(self, cfg: TrainConfig, info: BuildInfo) -> nn.ModuleDict:
         raise NotImplementedError
 
     def configure_optimizers(self, cfg: TrainConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
-        return {"main": torch.optim.Adam(modules.parameters(), lr=cfg.lr)}
+        """Named optimisers (default: Adam over every trainable parameter as "main"; none if there are none)."""
+        params = [p for p in modules.parameters() if p.requires_grad]
+        return {"main": torch.optim.Adam(params, lr=cfg.lr)} if params else {}
 
-    def train_step(self, state: ModelState, batch: Batch) -> dict[str, torch.Tensor]:
-        """One optimisation step; return named scalar losses (tensors, not synchronised)."""
+    def train_step(self, run: Run, batch: Batch) -> dict[str, torch.Tensor]:
+        """One step: compute losses, ``run.backward(loss[, name])``, ``run.step([name])``; return named scalar
+        losses (tensors, not synchronised). A family without optimisers updates its state itself."""
         raise NotImplementedError
 
-    def train_part(self, state: ModelState, batch: Batch, part: str) -> dict[str, torch.Tensor]:
+    def train_part(self, run: Run, batch: Batch, part: str) -> dict[str, torch.Tensor]:
         """One update of only ``part`` (one of ``lab_parts``), for the lab's step buttons (optional)."""
         raise NotImplementedError(f"{self.name} has no partial updates.")
 
@@ -155,17 +267,8 @@ class ModelFamily:
         """A scalar over 2-D points (K×2 → values of K) drawn under the samples in 2-D plots (optional)."""
         return None
 
-    def batches_per_step(self, cfg: TrainConfig) -> int:
-        """How many batches of ``cfg.batch_size`` one train_step consumes (they arrive concatenated in one
-        Batch); e.g. a GAN's critic steps each want fresh real data."""
-        return 1
-
-    def data_filters(self, cfg: TrainConfig) -> dict[str, Any]:
-        """Extra DataSpec fields for training data, e.g. ``{"exclude_classes": (9,)}`` (optional)."""
-        return {}
-
-    def finalize(self, state: ModelState, images: torch.Tensor, labels: torch.Tensor | None) -> None:
-        """Fit ``state.stats`` from training data before a checkpoint is written (optional)."""
+    def finalize(self, state: ModelState, items: torch.Tensor, labels: torch.Tensor | None) -> None:
+        """Fit ``state.stats`` from the first stream's training data before a checkpoint is written (optional)."""
 
     def preview(self, state: ModelState, batch: Batch, generator: torch.Generator) -> torch.Tensor | None:
         """Images (N×C×H×W in [-1, 1]) shown while training (optional)."""
@@ -176,9 +279,16 @@ class ModelFamily:
         fall as they learn (adversarial games), the conformance tests compare this before and after training."""
         return None
 
-    def sample(self, state: ModelState, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        """N new samples (images N×C×H×W in [-1, 1], or points N×2) (optional; None = not a generator)."""
+    # -- generating ------------------------------------------------------------------------------------------
+    def sample(self, state: ModelState, n: int, generator: torch.Generator,
+               labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """N new samples (images N×C×H×W in [-1, 1], or points N×2) (optional; None = not a generator).
+        ``labels`` (N class indices) asks a conditional model for those classes; see ``sample_classes``."""
         return None
+
+    def sample_classes(self, state: ModelState) -> tuple[str, ...]:
+        """The classes ``sample(..., labels=...)`` can generate on request; () = unconditional."""
+        return ()
 
     @property
     def can_sample(self) -> bool:
@@ -187,7 +297,7 @@ class ModelFamily:
     @property
     def samples_images(self) -> bool:
         """Generates images, so the evaluator-based sample-quality scores (FID, …) apply."""
-        return self.can_sample and self.data_kind == "image"
+        return self.can_sample and self.kind == "image"
 
     def task(self, name: str) -> Task:
         for t in self.tasks:

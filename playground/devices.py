@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 
@@ -35,11 +34,6 @@ def pick_device(preference: str | None = None) -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("MPS was asked for but is not available on this machine.")
     return dev
-
-
-def autocast(device: torch.device, enabled: bool = True) -> Any:
-    """bf16 autocast on CUDA (where it is fast and stable); a no-op context elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
 def is_oom(exc: BaseException) -> bool:

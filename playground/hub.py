@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, read_metadata
+from .checkpoint import CONFIG_FILE, MODEL_FILE, read_metadata
 from .errors import WeightsError
+from .models import load_model
 from .weights import WeightsEntry, imports_dir, list_weights, resolve, safe_name
 
 HUB_FILES = [MODEL_FILE, CONFIG_FILE, "README.md"]
@@ -30,7 +31,7 @@ def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = Non
         raise WeightsError(f"Could not fetch {repo_id} from the Hub: {exc}") from None
     if not (folder / MODEL_FILE).exists():
         raise WeightsError(f"{repo_id} has no {MODEL_FILE}; it is not a playground checkpoint repo.")
-    load_checkpoint(registry, folder, family=family)  # validates family, shapes, values
+    load_model(registry, folder, family=family)  # validates family, shapes, values
     dest = imports_dir(family) / safe_name(name or repo_id.replace("/", "--"))
     dest.mkdir(parents=True, exist_ok=True)
     for f in HUB_FILES:

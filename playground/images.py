@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +11,26 @@ import torch
 from PIL import Image
 
 from .errors import InputError
+from .params import INVERT_CHOICES
 
 MIN_SIDE, MAX_SIDE = 4, 4096
+
+
+@dataclass(frozen=True)
+class UserImage:
+    """An image as a user gave it (PIL, an array or a file path), before the framework converts it.
+
+    ``sketch``: drawn on a sketchpad (white background, dark strokes): cropped to its ink and centred.
+    ``invert``: "auto" (dark-on-light images are inverted to the datasets' light-on-dark), "yes" or "no"."""
+
+    value: Any
+    sketch: bool = False
+    invert: str = "auto"
 
 
 def _to_pil(value: Any) -> Image.Image:
     if isinstance(value, Image.Image):
         return value
-    if isinstance(value, dict):  # a Gradio EditorValue (sketchpad): the composite is the drawing
-        value = value.get("composite")
-        if value is None:
-            raise InputError("The sketch is empty: draw something first.")
-        return _to_pil(value)
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
         try:
             with Image.open(value) as im:
@@ -60,6 +69,8 @@ def image_to_tensor(value: Any, *, channels: int, size: int, sketch: bool = Fals
     """
     if value is None:
         raise InputError("No image given: upload one or draw one.")
+    if invert not in INVERT_CHOICES:
+        raise InputError(f"invert must be one of {', '.join(INVERT_CHOICES)}; got {invert!r}.")
     im = _to_pil(value)
     w, h = im.size
     if min(w, h) < MIN_SIDE or max(w, h) > MAX_SIDE:
@@ -75,6 +86,13 @@ def image_to_tensor(value: Any, *, channels: int, size: int, sketch: bool = Fals
     x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
     x = _fit_square(x.unsqueeze(0), size)
     return x * 2 - 1
+
+
+def to_model_input(image: UserImage | Any, *, channels: int, size: int) -> torch.Tensor:
+    """What a task's image input becomes: C×size×size in [-1, 1] (a plain value counts as an upload)."""
+    if not isinstance(image, UserImage):
+        image = UserImage(image)
+    return image_to_tensor(image.value, channels=channels, size=size, sketch=image.sketch, invert=image.invert)[0]
 
 
 def _crop_to_ink(arr: np.ndarray) -> np.ndarray:

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from .contracts import TaskResult
+from .contracts import ModelState, Task, TaskResult
 from .data import DataSpec, ImageData, PointData, load_dataset
 from .devices import pick_device
-from .errors import DataError, PluginError
-from .params import build_params
+from .errors import DataError, InputError, PluginError
+from .params import ImageInput, build_params, param_specs
 from .weights import ModelCache
 
 _cache = ModelCache()
@@ -33,14 +33,38 @@ def _check_result(family: str, task: str, result: Any) -> TaskResult:
     return result
 
 
+def task_inputs(task: Task, values: dict[str, Any], state: ModelState) -> Any:
+    """The task's inputs as the family receives them: validated, and each image input (an upload, a sketch or a
+    file, as ``images.UserImage`` or a plain value, with an optional ``<name>_invert``) converted to a C×H×W
+    tensor in [-1, 1] at the model's size and channels on its device. A family never sees a UI value."""
+    from .images import UserImage, to_model_input
+
+    values = dict(values)
+    images = [s.name for s in param_specs(task.inputs) if s.type is ImageInput]
+    inverts = {name: values.pop(f"{name}_invert", None) for name in images}
+    inputs = build_params(task.inputs, values)
+    for name in images:
+        raw = getattr(inputs, name)
+        if raw is None:
+            raise InputError(f"No image given for {name!r}: upload one or draw one.")
+        img = raw if isinstance(raw, UserImage) else UserImage(raw)
+        if inverts[name] is not None:
+            img = UserImage(img.value, img.sketch, str(inverts[name]))
+        size = state.info.size if state.info.kind == "image" else 32
+        x = to_model_input(img, channels=state.info.channels if state.info.kind == "image" else 1, size=size)
+        setattr(inputs, name, x.to(state.device))
+    return inputs
+
+
 def run_task(registry: Any, family: str, weights: str, task: str, values: dict[str, Any],
              device: str | None = None) -> TaskResult:
     """Validate ``values`` against the task's declared inputs, load the weights and run the task."""
     fam = registry.family(family)
     spec = fam.task(task)
-    inputs = build_params(spec.inputs, values)
+    build_params(spec.inputs, {k: v for k, v in values.items() if not k.endswith("_invert")})  # before loading
     with _device_lock:
         state = _cache.get(registry, family, weights, pick_device(device))
+        inputs = task_inputs(spec, values, state)
         with registry.guard(family, "infer"):
             result = getattr(fam, task)(state, inputs)
     return _check_result(family, task, result)
@@ -55,7 +79,7 @@ def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any
 
     def load(spec: DataSpec) -> ImageData | PointData:
         data = load_dataset(registry.datasets, spec)
-        if isinstance(data, PointData) != (fam.data_kind == "points"):
+        if isinstance(data, PointData) != (fam.kind == "points"):
             raise DataError(f"{spec.name!r} does not hold the kind of data {fam.title} works on.")
         return data
 
@@ -64,6 +88,29 @@ def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any
         with registry.guard(family, "evaluate"):
             result = fam.evaluate(state, inputs, load)
     return _check_result(family, "evaluate", result)
+
+
+def sample_classes(registry: Any, family: str, weights: str, classes: list[int], n_per_class: int, seed: int = 0,
+                   device: str | None = None) -> torch.Tensor:
+    """``n_per_class`` samples of each class in ``classes`` from a conditional model: (len(classes)·n)×C×H×W, grouped
+    by class in that order. A clear error for an unconditional model or a class it does not know."""
+    fam = registry.family(family)
+    with _device_lock:
+        state = _cache.get(registry, family, weights, pick_device(device))
+        known = fam.sample_classes(state)
+        if not known:
+            raise PluginError(f"{fam.title} ({weights}) is unconditional: it cannot generate a chosen class.")
+        bad = [c for c in classes if not 0 <= c < len(known)]
+        if bad:
+            raise DataError(f"Class(es) {bad} are not among this model's {len(known)} classes "
+                            f"({', '.join(known)}).")
+        labels = torch.tensor(classes, device=state.device).repeat_interleave(n_per_class)
+        gen = torch.Generator(device=state.device).manual_seed(seed)
+        with registry.guard(family, "evaluate"):
+            images = fam.sample(state, len(labels), gen, labels=labels)
+    if images is None or images.shape[0] != len(labels) or not torch.isfinite(images).all():
+        raise PluginError(f"{family}.sample did not return {len(labels)} finite samples for the classes asked for.")
+    return images.float().cpu()
 
 
 def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: int = 0,

@@ -11,7 +11,7 @@ from typing import Any
 
 from .engine import Progress, Trainer
 from .errors import PlaygroundError, TrainingError
-from .weights import resolve, runs_dir
+from .weights import resolve, run_folder
 
 
 @dataclass
@@ -52,19 +52,33 @@ class TrainingJobs:
                                     f"{busy.progress.total}); stop it first. One training job runs at a time.")
             if resume:
                 src = resolve(family, resume)
-                if not str(resume).startswith("run/"):
+                if not str(resume).strip().startswith("run/"):
                     raise TrainingError("Only your own runs (run/NAME) can be resumed here; shipped weights are "
                                         "read-only. Start a new run instead.")
                 name, out = Path(src).name, src
             else:
-                name = time.strftime("%Y%m%d-%H%M%S")
-                out = runs_dir(family) / name
+                name, out = self._new_run(family)
             trainer = Trainer(self.registry, family, values, out_dir=out, resume=src if resume else None)
             job = Job(family, name, trainer)
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)
             self._jobs[family] = job
             job.thread.start()
             return job
+
+    @staticmethod
+    def _new_run(family: str) -> tuple[str, Path]:
+        """A fresh run folder, claimed atomically: two runs started in the same second never share one."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for i in range(1000):
+            name = stamp if i == 0 else f"{stamp}-{i + 1}"
+            out = run_folder(family, name)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir()
+            except FileExistsError:
+                continue
+            return name, out
+        raise TrainingError(f"Could not find a free run name for {stamp}.")
 
     @staticmethod
     def _run(job: Job) -> None:

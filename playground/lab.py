@@ -18,14 +18,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .checkpoint import load_checkpoint
 from .contracts import ModelFamily, ModelState
-from .data import DataSpec, PointData
-from .engine import data_spec_for, fresh_state, load_training_data, sample_batch, save_trained
+from .data import PointData
+from .engine import save_trained
 from .errors import ConfigError, PluginError, TrainingError
 from .metrics.scores import point_metrics
+from .models import fresh_state, load_model
 from .params import build_params
 from .plot2d import Extent, render
+from .run import Run, run_step
+from .streams import StreamData, draw_step, load_streams
 from .weights import resolve, runs_dir, safe_name
 
 PLOT_POINTS = 500  # generated points drawn per frame (fixed z, so each point moves smoothly between frames)
@@ -37,7 +39,7 @@ MAX_HISTORY = 2000  # loss rows kept per run (older ones are thinned)
 
 
 def lab_families(registry: Any) -> list[str]:
-    return [n for n, f in registry.families.items() if f.data_kind == "points" and f.lab_parts]
+    return [n for n, f in registry.families.items() if f.kind == "points" and f.lab_parts]
 
 
 @dataclass
@@ -47,7 +49,7 @@ class LabRun:
     registry: Any
     family: ModelFamily
     state: ModelState
-    data: PointData
+    streams: dict[str, StreamData]
     label: str = "A"
     source: str = "fresh"
     history: list[tuple[int, str, float]] = field(default_factory=list)
@@ -62,22 +64,24 @@ class LabRun:
                label: str = "A") -> LabRun:
         """A fresh model from config ``values``, or one loaded from ``weights`` (its own config then applies)."""
         fam = registry.family(family)
-        if fam.data_kind != "points" or not fam.lab_parts:
+        if fam.kind != "points" or not fam.lab_parts:
             raise PluginError(f"{fam.title} has no 2-D lab (it needs 2-D data and partial updates).")
         cpu = torch.device("cpu")
-        if weights:
-            state = load_checkpoint(registry, resolve(family, weights), device=cpu, family=family, training=True)
-            data = load_training_data(registry, fam, DataSpec.from_dict(state.data), cpu)
+        if weights:  # the process-wide RNG stays as it is: other users' runs draw from it
+            state = load_model(registry, resolve(family, weights), device=cpu, family=family, training=True,
+                               global_rng=False)
+            streams = load_streams(registry, fam, state.config, cpu)
         else:
             cfg = build_params(fam.config, values or {})
-            spec = data_spec_for(fam, cfg)
-            data = load_training_data(registry, fam, spec, cpu)
-            state = fresh_state(registry, fam, cfg, spec, data, cpu)
+            streams = load_streams(registry, fam, cfg, cpu)
+            state = fresh_state(registry, fam, cfg, streams, cpu)
         state.modules.train()
-        return cls(registry, fam, state, data, label, f"weights {weights}" if weights else "fresh")
+        return cls(registry, fam, state, streams, label, f"weights {weights}" if weights else "fresh")
 
     # -- derived once per run -------------------------------------------------------------------------
     def __post_init__(self) -> None:
+        self.data: PointData = next(iter(self.streams.values())).data
+        self.run = Run(self.state)
         pick = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:REAL_POINTS]
         self.real = self.data.points[pick].float()
         self.modes = self.data.modes
@@ -109,15 +113,14 @@ class LabRun:
         state, fam = self.state, self.family
         snapshot = self._snapshot()
         sums: dict[str, torch.Tensor] = {}
-        per_step = fam.batches_per_step(state.config) if part == "both" else 1
         t0 = time.perf_counter()
         try:
             with self.registry.guard(fam.name, "train"):
                 for _ in range(n):
-                    batch = sample_batch(self.data, state.config.batch_size * per_step, state.generator)
-                    losses = fam.train_step(state, batch) if part == "both" else fam.train_part(state, batch, part)
+                    micro = draw_step(self.streams, state.config, state.data_generator, one_row=part != "both")
+                    losses = run_step(self.run, fam, micro, None if part == "both" else part)
                     for name, v in losses.items():
-                        sums[name] = sums.get(name, 0) + v.detach().float()
+                        sums[name] = sums.get(name, 0) + v
         except Exception:
             self._restore(snapshot)  # a plugin that raised mid-burst leaves no half-updated model behind
             raise
@@ -143,15 +146,19 @@ class LabRun:
     def _snapshot(self) -> tuple:
         s = self.state
         return (copy.deepcopy(s.modules.state_dict()), {k: copy.deepcopy(o.state_dict()) for k, o in
-                                                        s.optimizers.items()}, s.generator.get_state(), s.step)
+                                                        s.optimizers.items()}, s.generator.get_state(),
+                s.data_generator.get_state(), {k: v.clone() for k, v in s.stash.items()}, s.step)
 
     def _restore(self, snap: tuple) -> None:
         s = self.state
         s.modules.load_state_dict(snap[0])
         for k, o in s.optimizers.items():
             o.load_state_dict(snap[1][k])
+            o.zero_grad(set_to_none=True)
         s.generator.set_state(snap[2])
-        s.step = snap[3]
+        s.data_generator.set_state(snap[3])
+        s.stash = snap[4]
+        s.step = snap[5]
 
     # -- looking ----------------------------------------------------------------------------------------
     def samples(self) -> torch.Tensor:
@@ -192,7 +199,7 @@ class LabRun:
     def save(self, name: str | None = None) -> str:
         """Write the run as ``run/NAME`` (finalised like an engine checkpoint); returns the reference."""
         name = safe_name(name or f"lab-{self.objective}-{time.strftime('%Y%m%d-%H%M%S')}-{self.label}")
-        save_trained(self.registry, self.family, self.state, self.data, runs_dir(self.family.name) / name)
+        save_trained(self.registry, self.family, self.state, self.streams, runs_dir(self.family.name) / name)
         return f"run/{name}"
 
 

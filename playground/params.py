@@ -16,7 +16,11 @@ from .errors import ConfigError
 
 
 class ImageInput:
-    """Marker type for a task input that is an image (upload or sketch)."""
+    """Marker type for a task input that is an image (upload or sketch). The family receives it as a C×H×W
+    tensor in [-1, 1] at the model's size and channels; the framework converts what the user gave."""
+
+
+INVERT_CHOICES = ("auto", "yes", "no")
 
 
 def param(
@@ -71,6 +75,13 @@ def param_specs(cls: type) -> list[ParamSpec]:
             choices=meta.get("choices"), advanced=meta.get("advanced", False),
         ))
     return specs
+
+
+def invert_spec(image: ParamSpec) -> ParamSpec:
+    """The framework's companion of an image input: whether to invert it (UI dropdown, CLI flag, API slot)."""
+    return ParamSpec(name=f"{image.name}_invert", type=str, default="auto", label="invert", min=None, max=None,
+                     help="Invert dark-on-light images (the built-in data is light ink on dark); auto decides "
+                          "by brightness.", choices=INVERT_CHOICES, advanced=False)
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Where checkpoints live and how they are found: shipped ``weights/``, the user's runs and imports.
 
-A weights reference is ``NAME`` (shipped), ``run/NAME`` (trained here), ``import/NAME`` (imported), or
-a path to a checkpoint folder or ``model.safetensors`` file.
+A weights reference is ``NAME`` (shipped), ``run/NAME`` (trained here) or ``import/NAME`` (imported); never a
+path. ``resolve`` is the one place that turns a reference into a folder, for every caller (inference, resume,
+cards, Hub, lab, CLI), and it refuses anything that would leave those three folders.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, read_metadata
+from .checkpoint import CONFIG_FILE, MODEL_FILE, read_metadata
 from .contracts import ModelState
 from .errors import WeightsError
 
@@ -94,26 +95,45 @@ def list_weights(family: str) -> list[WeightsEntry]:
             + _entries(imports_dir(family), family, "import", "import/"))
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def _refuse(family: str, ref: str, why: str) -> WeightsError:
+    known = ", ".join(e.ref for e in list_weights(family)) or "none"
+    return WeightsError(f"Weights {ref!r} for {family!r}: {why}. Use a listed name (NAME, run/NAME or import/NAME); "
+                        f"available: {known}.")
+
+
 def resolve(family: str, ref: str) -> Path:
-    """The checkpoint folder for a reference; errors list what exists."""
-    if not ref or not str(ref).strip():
+    """The checkpoint folder for a reference; refuses paths, ``..`` and anything outside the shipped, runs and
+    imports folders (symbolic links that lead out included); errors list what exists."""
+    if ref is None or not str(ref).strip():
         raise WeightsError(f"No weights chosen for {family!r}.")
     ref = str(ref).strip()
-    for prefix, root in (("run/", runs_dir(family)), ("import/", imports_dir(family))):
-        if ref.startswith(prefix):
-            cand = root / ref[len(prefix):]
-            break
-    else:
-        cand = shipped_dir() / family / ref
+    roots = (("run/", runs_dir(family)), ("import/", imports_dir(family)), ("", shipped_dir() / family))
+    prefix, root = next((p, r) for p, r in roots if ref.startswith(p))
+    name = ref[len(prefix):]
+    if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise _refuse(family, ref, "not a weights name (paths are not accepted)")
+    cand = root / name
+    try:
+        inside = cand.resolve().is_relative_to(root.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        raise _refuse(family, ref, "it leads outside the weights folders")
     if cand.is_dir() and (cand / MODEL_FILE).exists():
         return cand
-    path = Path(ref).expanduser()
-    if path.is_file() and path.suffix == ".safetensors":
-        return path.parent
-    if path.is_dir() and (path / MODEL_FILE).exists():
-        return path
     known = ", ".join(e.ref for e in list_weights(family)) or "none"
     raise WeightsError(f"No weights {ref!r} for {family!r}. Available: {known}.")
+
+
+def run_folder(family: str, ref: str) -> Path:
+    """Where a new run named ``ref`` (``run/NAME`` or ``NAME``) is written: always inside the runs folder."""
+    name = str(ref).strip().removeprefix("run/")
+    if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise WeightsError(f"{ref!r} is not usable as a run name: letters, digits, '_', '.' and '-' only.")
+    return runs_dir(family) / name
 
 
 def safe_name(text: str) -> str:
@@ -129,7 +149,9 @@ def import_file(registry: Any, family: str, file: str | Path, name: str | None =
     if src.stat().st_size > MAX_IMPORT_BYTES:
         raise WeightsError(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB is over the "
                            f"{MAX_IMPORT_BYTES // 10**6} MB limit.")
-    load_checkpoint(registry, src, family=family)  # raises a WeightsError that names the mismatch
+    from .models import load_model
+
+    load_model(registry, src, family=family)  # raises a WeightsError that names the mismatch
     dest = imports_dir(family) / safe_name(name or src.stem)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / MODEL_FILE)
@@ -156,7 +178,9 @@ class ModelCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        state = load_checkpoint(registry, folder, device=device, family=family)
+        from .models import load_model
+
+        state = load_model(registry, folder, device=device, family=family)
         with self._lock:
             self._items[key] = state
             while len(self._items) > self.capacity:

@@ -28,12 +28,12 @@ class Tiny(pg.ModelFamily):
     def build(self, cfg, info):
         return nn.ModuleDict({"g": nn.Linear(cfg.hidden, info.channels * info.size * info.size)})
 
-    def train_step(self, state, batch):
-        opt = state.optimizers["main"]
-        z = torch.zeros(batch.x.shape[0], state.config.hidden, device=batch.x.device)
-        out = state.modules["g"](z).view_as(batch.x).tanh()
+    def train_step(self, run, batch):
+        z = torch.zeros(batch.x.shape[0], run.config.hidden, device=batch.x.device)
+        out = run.modules["g"](z).view_as(batch.x).tanh()
         loss = ((out - batch.x) ** 2).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
+        run.backward(loss)
+        run.step()
         return {"loss": loss}
 
     @torch.no_grad()
@@ -78,7 +78,8 @@ def register_models(register):
 '''
 
 RAISES_IN_TRAIN = GOOD.replace('name = "tiny"', 'name = "explodes"').replace(
-    "        opt = state.optimizers[\"main\"]\n", "        raise ZeroDivisionError(\"boom in train_step\")\n")
+    "        z = torch.zeros(batch.x.shape[0], run.config.hidden, device=batch.x.device)\n",
+    "        raise ZeroDivisionError(\"boom in train_step\")\n")
 
 PACKAGE_INIT = '''
 from . import family  # a relative import: the loader must make the package importable

@@ -27,22 +27,48 @@ def test_plugins_lists_loaded_and_failed(capsys, tmp_path):
 
 
 def test_train_sample_run_eval_round_trip(capsys, tmp_path, home, digit_png):
-    out = tmp_path / "run"
+    out = home / "runs" / "autoencoder" / "cli"
     assert main(["train", "autoencoder", "--steps", "6", "--width", "4", "--batch-size", "4", "--log-every", "3",
-                 "--out", str(out)]) == 0
+                 "--name", "cli"]) == 0
     assert "Finished 6 steps" in capsys.readouterr().out
     assert (out / "model.safetensors").exists() and (out / "preview.png").exists()
-    assert main(["sample", "autoencoder", "--weights", str(out), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
+    assert main(["sample", "autoencoder", "--weights", "run/cli", "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
     assert Image.open(tmp_path / "g.png").size[0] > 64
-    assert main(["run", "autoencoder", "denoise", "--weights", str(out), "--image", str(digit_png),
-                 "--level", "0.2"]) == 0
+    assert main(["run", "autoencoder", "denoise", "--weights", "run/cli", "--image", str(digit_png),
+                 "--level", "0.2", "--image-invert", "no", "--out", str(tmp_path / "d.png")]) == 0
     assert "psnr_denoised_db" in capsys.readouterr().out
-    assert main(["eval", "autoencoder", "--weights", str(out), "--n", "20", "--json", str(tmp_path / "e.json")]) == 0
+    assert main(["eval", "autoencoder", "--weights", "run/cli", "--n", "20", "--json", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
-    r = result["results"][str(out)]
+    r = result["results"]["run/cli"]
     assert "ROC-AUC digits vs shapes" in r["values"] and r["chart"]
-    assert main(["train", "autoencoder", "--resume", str(out), "--steps", "9", "--log-every", "3"]) == 0
+    assert main(["train", "autoencoder", "--resume", "run/cli", "--steps", "9", "--log-every", "3"]) == 0
     assert "Finished 9 steps" in capsys.readouterr().out
+    assert (out / "preview.png").exists()  # files the checkpoint does not own survive its re-saves
+
+
+@pytest.mark.parametrize("ref", ["/tmp", "../autoencoder/digits", "run/../../x", "run/..", "import/a/b", "~/x"])
+def test_cli_refuses_path_like_weights_on_every_command(capsys, home, ref, digit_png):
+    commands = [["sample", "autoencoder", "--weights", ref],
+                ["run", "autoencoder", "reconstruct", "--weights", ref, "--image", str(digit_png)],
+                ["eval", "autoencoder", "--weights", ref, "--n", "10"],
+                ["train", "autoencoder", "--resume", ref, "--steps", "2"],
+                ["card", "autoencoder", "--weights", ref, "--command", "x"],
+                ["hub", "push", "autoencoder", ref, "someone/x"]]
+    for cmd in commands:
+        assert main(cmd) == 2, cmd
+        err = capsys.readouterr().err
+        assert "paths are not accepted" in err or "outside the weights folders" in err, (cmd, err)
+
+
+def test_cli_saves_images_of_different_sizes_side_by_side(tmp_path):
+    import torch
+
+    import playground as pg
+    from playground.cli import _print_result
+
+    res = pg.TaskResult(images=[("a", torch.zeros(1, 32, 32)), ("b", torch.zeros(3, 48, 40))])
+    _print_result(res, str(tmp_path / "x.png"))
+    assert Image.open(tmp_path / "x.png").size[0] > 2 * 40
 
 
 def test_bad_values_exit_2_with_a_message(capsys, tmp_path):
@@ -57,7 +83,7 @@ def test_bad_values_exit_2_with_a_message(capsys, tmp_path):
 def test_plugin_family_trains_from_the_cli(capsys, tmp_path, home):
     write_plugin(tmp_path / "p", "tinyplugin", GOOD)
     assert main(["--plugins-dir", str(tmp_path / "p"), "train", "tiny", "--steps", "3", "--hidden", "4",
-                 "--out", str(tmp_path / "r")]) == 0
+                 "--out", str(tmp_path / "r")]) == 0  # --out: any folder, e.g. to ship weights
     assert "Finished 3 steps" in capsys.readouterr().out
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from playground.checkpoint import load_checkpoint, new_state
 from playground.data import DataSpec, load_dataset
 from playground.engine import Trainer, all_items
+from playground.models import load_model
 from playground.params import ImageInput, build_params, param_specs
 from playground.registry import Registry
 
@@ -100,7 +100,7 @@ def test_every_task_returns_declared_outputs(trained, name, digit_png):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
     reg, fam, state, _, ckpt = trained[name]
-    loaded = load_checkpoint(reg, ckpt, family=name)
+    loaded = load_model(reg, ckpt, family=name)
     image = Image.open(digit_png)
     before, after = run_every_task(fam, state, image), run_every_task(fam, loaded, image)
     for task, a in before.items():

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import playground as pg
-from playground.checkpoint import load_checkpoint, read_metadata
+from playground.checkpoint import read_metadata
 from playground.engine import Trainer
+from playground.models import load_model
 from playground.registry import Registry
 
 from plugin_samples import GOOD
@@ -18,9 +19,9 @@ Tiny = ns["Tiny"]
 class NaNAfterSeven(Tiny):
     name = "nanfam"
 
-    def train_step(self, state, batch):
-        losses = super().train_step(state, batch)
-        if state.step >= 7:  # state.step counts completed steps: the 8th step goes NaN
+    def train_step(self, run, batch):
+        losses = super().train_step(run, batch)
+        if run.state.step >= 7:  # state.step counts completed steps: the 8th step goes NaN
             losses["loss"] = losses["loss"] * float("nan")
         return losses
 
@@ -28,7 +29,7 @@ class NaNAfterSeven(Tiny):
 class OOMFamily(Tiny):
     name = "oomfam"
 
-    def train_step(self, state, batch):
+    def train_step(self, run, batch):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
@@ -56,7 +57,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(reg, tmp_pat
     msg = str(err.value)
     assert "'loss' became nan at step 8" in msg and "step 5" in msg and "lower learning rate" in msg
     assert t.progress.status == "failed"
-    state = load_checkpoint(reg, tmp_path / "run", family="nanfam")
+    state = load_model(reg, tmp_path / "run", family="nanfam")
     assert state.step == 5
     assert all(torch.isfinite(v).all() for v in state.modules.state_dict().values())
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import playground as pg
-from playground.checkpoint import new_state
 from playground.engine import Trainer
 from playground.inference import model_cache, run_quality, run_task
 from playground.metrics.report import quality_report
+from playground.models import untrained_like
 
 
 def test_shipped_gan_covers_every_digit_and_beats_an_untrained_generator(registry):
@@ -15,7 +15,7 @@ def test_shipped_gan_covers_every_digit_and_beats_an_untrained_generator(registr
     assert report.scores["smallest class %"] >= 3, report.class_freq  # no digit dropped
     state = model_cache().get(registry, "gan", "digits", torch.device("cpu"))
     fam = registry.family("gan")
-    untrained = new_state(registry, fam, state.config, state.info, state.data, torch.device("cpu"))
+    untrained = untrained_like(registry, state)
     weak = quality_report(registry, fam.sample(untrained, 1000, torch.Generator().manual_seed(0)), "digits")
     assert report.scores["FID"] < 0.25 * weak.scores["FID"], (report.scores["FID"], weak.scores["FID"])
 

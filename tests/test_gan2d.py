@@ -5,12 +5,12 @@ import pytest
 import torch
 
 import playground as pg
-from playground.checkpoint import load_checkpoint, new_state
 from playground.engine import Trainer
 from playground.errors import ConfigError, DataError, TrainingError
 from playground.inference import model_cache, run_evaluate, run_task
 from playground.lab import LabRun, LabSession
 from playground.metrics.scores import point_metrics
+from playground.models import load_model, untrained_like
 from playground.plot2d import FAKE_COLOUR, REAL_COLOUR, Extent, render
 from playground.weights import list_weights
 
@@ -32,8 +32,7 @@ def test_documented_objective_covers_the_ring_within_a_cpu_step_budget(registry,
                       out_dir=tmp_path / "ring", device="cpu")
     trainer.run()
     trained = ring_metrics(fam, trainer.state)
-    untrained = new_state(registry, fam, trainer.state.config, trainer.state.info, trainer.state.data,
-                          torch.device("cpu"))
+    untrained = untrained_like(registry, trainer.state)
     untrained.stats = trainer.state.stats
     before = ring_metrics(fam, untrained)
     assert trained["modes_covered"] >= 7, trained
@@ -100,9 +99,9 @@ def test_lab_rolls_back_a_diverged_burst_and_keeps_the_other_run(registry, monke
     fam = a.family
     real_step = type(fam).train_step
 
-    def poisoned(self, state, batch):
-        losses = real_step(self, state, batch)
-        return {**losses, "d": losses["d"] * float("nan")} if state is a.state else losses
+    def poisoned(self, run, batch):
+        losses = real_step(self, run, batch)
+        return {**losses, "d": losses["d"] * float("nan")} if run.state is a.state else losses
 
     monkeypatch.setattr(type(fam), "train_step", poisoned)
     errors = sess.step("both", 5)
@@ -123,7 +122,7 @@ def test_lab_from_weights_and_save_as_a_run(registry, home):
     run.step("both", 3)
     ref = run.save("my-lab-run")
     assert ref == "run/my-lab-run" and ref in [e.ref for e in list_weights("gan2d")]
-    loaded = load_checkpoint(registry, home / "runs" / "gan2d" / "my-lab-run", family="gan2d", training=True)
+    loaded = load_model(registry, home / "runs" / "gan2d" / "my-lab-run", family="gan2d", training=True)
     assert loaded.step == run.steps
     for k, v in run.state.modules.state_dict().items():
         assert torch.equal(v, loaded.modules.state_dict()[k]), k
@@ -220,9 +219,9 @@ def test_each_critic_step_sees_fresh_real_data(registry, tmp_path, monkeypatch):
     adversarial = importlib.import_module(type(fam).__module__.rsplit(".", 1)[0] + ".adversarial")
     seen, real_d_update = [], adversarial.d_update
 
-    def recording(state, real):
+    def recording(run, real):
         seen.append(real.clone())
-        return real_d_update(state, real)
+        return real_d_update(run, real)
 
     monkeypatch.setattr(adversarial, "d_update", recording)
     Trainer(registry, "gan2d", {**RECIPE, "objective": "wgan_gp", "batch_size": 32, "steps": 1},
@@ -251,11 +250,11 @@ def test_lab_rolls_back_when_the_plugin_raises_mid_burst(registry, monkeypatch):
     before = {k: v.clone() for k, v in run.state.modules.state_dict().items()}
     real_step, calls = type(run.family).train_step, []
 
-    def flaky(self, state, batch):
+    def flaky(self, run, batch):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("plugin bug")
-        return real_step(self, state, batch)
+        return real_step(self, run, batch)
 
     monkeypatch.setattr(type(run.family), "train_step", flaky)
     with pytest.raises(pg.PluginError, match="plugin bug"):

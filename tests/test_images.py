@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -30,14 +32,13 @@ def test_colour_to_three_channels_and_grey():
 def test_sketch_is_cropped_to_ink_and_centred():
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[10:60, 200:215] = 0  # a small stroke in a corner
-    x = image_to_tensor({"composite": canvas, "layers": [], "background": None}, channels=1, size=32, sketch=True)
+    x = image_to_tensor(canvas, channels=1, size=32, sketch=True)
     cols = (x[0, 0] > 0).any(0).nonzero().flatten()
     assert 8 <= cols.float().mean() <= 24  # centred
 
 
 @pytest.mark.parametrize("value, match", [
     (None, "No image given"),
-    ({"composite": None, "layers": []}, "sketch is empty"),
     (np.zeros((2, 2), np.uint8), "each side must be between"),
     (np.zeros((10, 10, 5), np.uint8), "Expected an H×W"),
     (np.full((10, 10), np.nan, np.float32), "NaN or Inf"),
@@ -49,4 +50,30 @@ def test_bad_images_are_clear_errors(value, match):
 
 def test_blank_sketch_is_an_error():
     with pytest.raises(pg.InputError, match="sketch is empty"):
-        image_to_tensor({"composite": np.full((50, 50), 255, np.uint8)}, channels=1, size=32, sketch=True)
+        image_to_tensor(np.full((50, 50), 255, np.uint8), channels=1, size=32, sketch=True)
+
+
+def test_gradio_sketchpad_values_stay_in_the_ui_layer():
+    """The sketchpad's EditorValue is unwrapped by the UI; an empty one is a clear error there, and what leaves the
+    UI is a UserImage marked as a sketch (families and the image code never see a Gradio value)."""
+    from playground.params import param_specs
+    from playground.ui.widgets import build_inputs, sketch_image
+
+    with pytest.raises(pg.InputError, match="sketch is empty"):
+        sketch_image({"composite": None, "layers": []})
+    canvas = np.full((60, 60), 255, np.uint8)
+    canvas[10:40, 20:25] = 0
+
+    @dataclasses.dataclass
+    class In:
+        image: pg.ImageInput = pg.image_param("x")
+        n: int = pg.param(1)
+
+    import gradio as gr
+
+    with gr.Blocks():
+        comps, collect = build_inputs(param_specs(In))
+    assert len(comps) == 4  # upload, sketchpad, invert, n
+    got = collect((None, {"composite": canvas, "layers": []}, "no", 3))
+    assert isinstance(got["image"], pg.UserImage) and got["image"].sketch and got["image"].invert == "no"
+    assert got["n"] == 3 and collect((None, None, "auto", 1))["image"] is None

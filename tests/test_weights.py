@@ -7,9 +7,10 @@ import torch
 from safetensors.torch import save_file
 
 import playground as pg
-from playground.checkpoint import MODEL_FILE, load_checkpoint, read_metadata, save_checkpoint
+from playground.checkpoint import MODEL_FILE, read_metadata, save_checkpoint
 from playground.engine import Trainer
 from playground.hub import pull
+from playground.models import load_model
 from playground.weights import SHIPPED_DIR, import_file, list_weights, resolve
 
 
@@ -31,14 +32,14 @@ def test_checkpoint_layout_is_safetensors_and_json(ckpt):
 
 def test_missing_file(registry, tmp_path):
     with pytest.raises(pg.WeightsError, match="no such weights file"):
-        load_checkpoint(registry, tmp_path / "nothing")
+        load_model(registry, tmp_path / "nothing")
 
 
 def test_corrupt_file_names_the_file(registry, tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(os.urandom(2048))
     with pytest.raises(pg.WeightsError, match=r"model\.safetensors: not a readable safetensors file"):
-        load_checkpoint(registry, bad)
+        load_model(registry, bad)
 
 
 def test_truncated_file(registry, ckpt, tmp_path):
@@ -46,19 +47,19 @@ def test_truncated_file(registry, ckpt, tmp_path):
     cut = tmp_path / "model.safetensors"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(pg.WeightsError, match="corrupt or truncated"):
-        load_checkpoint(registry, cut)
+        load_model(registry, cut)
 
 
 def test_foreign_safetensors_file(registry, tmp_path):
     f = tmp_path / "model.safetensors"
     save_file({"weight": torch.zeros(3)}, str(f))
     with pytest.raises(pg.WeightsError, match="not a Generative Model Playground checkpoint"):
-        load_checkpoint(registry, f)
+        load_model(registry, f)
 
 
 def test_wrong_family(registry, ckpt):
     with pytest.raises(pg.WeightsError, match="holds a 'autoencoder' model, not 'vae'"):
-        load_checkpoint(registry, ckpt, family="vae")
+        load_model(registry, ckpt, family="vae")
 
 
 def test_shape_mismatch_names_the_tensor(registry, ckpt, tmp_path):
@@ -72,7 +73,7 @@ def test_shape_mismatch_names_the_tensor(registry, ckpt, tmp_path):
     save_file(tensors, str(tmp_path / MODEL_FILE), metadata=meta)
     expected = r"tensor 'encoder.net.0.weight' has shape \(5, 1, 3, 3\).*\(4, 1, 3, 3\)"
     with pytest.raises(pg.WeightsError, match=expected):
-        load_checkpoint(registry, tmp_path)
+        load_model(registry, tmp_path)
 
 
 def test_nan_weights_are_refused(registry, ckpt, tmp_path):
@@ -84,13 +85,13 @@ def test_nan_weights_are_refused(registry, ckpt, tmp_path):
     tensors["model.decoder.fc.bias"][0] = float("nan")
     save_file(tensors, str(tmp_path / MODEL_FILE), metadata=meta)
     with pytest.raises(pg.WeightsError, match="NaN or Inf"):
-        load_checkpoint(registry, tmp_path)
+        load_model(registry, tmp_path)
 
 
 def test_atomic_overwrite_leaves_no_temp_and_replaces(registry, ckpt, tmp_path):
     dst = tmp_path / "copy"
     shutil.copytree(ckpt, dst)
-    state = load_checkpoint(registry, dst, training=True)
+    state = load_model(registry, dst, training=True)
     state.step = 99
     save_checkpoint(state, dst)
     assert read_metadata(dst)["step"] == 99
@@ -105,7 +106,7 @@ def test_shipped_weights_load_have_cards_and_are_small(registry):
         for f in e.path.iterdir():
             assert f.stat().st_size < 10 * 1024 * 1024, f
         assert "playground train autoencoder" in e.card  # the reproducing command
-        state = load_checkpoint(registry, e.path, family="autoencoder")
+        state = load_model(registry, e.path, family="autoencoder")
         assert state.step > 0 and "latent_mean" in state.stats
     assert resolve("autoencoder", "digits") == SHIPPED_DIR / "autoencoder" / "digits"
 

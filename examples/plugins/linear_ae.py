@@ -48,12 +48,12 @@ class LinearAE(pg.ModelFamily):
         i = state.info
         return state.modules["dec"](z).view(-1, i.channels, i.size, i.size).clamp(-1, 1)
 
-    def train_step(self, state, batch):
-        opt = state.optimizers["main"]
-        loss = ((self._decode(state, self._code(state, batch.x)) - batch.x) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def train_step(self, run, batch):
+        # The engine owns optimisation: backward and step go through the run (mixed precision, clipping,
+        # accumulation, schedules and several processes then work without code here).
+        loss = ((self._decode(run.state, self._code(run.state, batch.x)) - batch.x) ** 2).mean()
+        run.backward(loss)
+        run.step()
         return {"loss": loss}
 
     @torch.no_grad()
@@ -63,10 +63,7 @@ class LinearAE(pg.ModelFamily):
 
     @torch.no_grad()
     def reconstruct(self, state, inp):
-        from playground.images import image_to_tensor
-
-        x = image_to_tensor(inp.image, channels=state.info.channels, size=state.info.size,
-                            sketch=isinstance(inp.image, dict)).to(state.device)
+        x = inp.image[None]  # the framework hands over a C×H×W tensor in [-1, 1] at the model's size
         return pg.TaskResult(images=[("input", x[0]), ("reconstruction", self._decode(state, self._code(state, x))[0])])
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ class DataSpec:
     limit: int | None = None  # at most this many items (the first ones after a seeded shuffle)
     exclude_classes: tuple[int, ...] = ()
     only_classes: tuple[int, ...] = ()
+    channels: int | None = None  # 1 or 3: convert (luminance / repeat); None = the dataset's own
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -106,6 +107,19 @@ class DatasetInfo:
     num_classes: int = 0
     description: str = ""
     source: str = "built-in"  # "built-in" never touches the network; "download" may
+
+
+def convert_channels(data: ImageData, channels: int | None) -> ImageData:
+    """Grey → colour by repetition, colour → grey by ITU-R 601 luminance; unchanged when it already fits."""
+    if channels is None or channels == data.channels:
+        return data
+    if channels not in (1, 3) or data.channels not in (1, 3):
+        raise DataError(f"Cannot convert {data.channels}-channel images to {channels} channels.")
+    if channels == 3:
+        return dataclasses.replace(data, images=data.images.repeat(1, 3, 1, 1))
+    w = torch.tensor([0.299, 0.587, 0.114], device=data.images.device).view(1, 3, 1, 1)
+    grey = (data.images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return dataclasses.replace(data, images=grey)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from ..contracts import ModelFamily
-from ..errors import PlaygroundError, WeightsError
+from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
 from ..inference import run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
 from ..params import ImageInput, param_specs
 from ..weights import import_file, list_weights, resolve
+from .common import GPU, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files
+from .lab_tab import LabPanel
 from .quality import quality_outputs
 from .widgets import animation_file, build_inputs, chart_component, chart_update, gallery_value, param_component
 
-GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
 POLL_SECONDS = 1.0
-RESUME_KEEP = ("steps", "log_every", "sample_every", "checkpoint_every")
-
-
-def user_errors(fn: Any) -> Any:
-    """Show a PlaygroundError's message as a Gradio error (a toast in the page, an AppError in the API)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
-    return wrapper
-
-
-def weight_refs(family: str) -> list[str]:
-    return [e.ref for e in list_weights(family)]
-
-
-def checked_ref(family: str, ref: str) -> str:
-    # Only listed weights: the API must not become a way to open arbitrary server paths.
-    if ref not in weight_refs(family):
-        known = ", ".join(weight_refs(family)) or "none"
-        raise WeightsError(f"No weights {ref!r} for {family!r}. Available: {known}.")
-    return ref
-
-
-def weights_dropdown(family: str, label: str = "Weights") -> gr.Dropdown:
-    refs = weight_refs(family)
-    # Custom values allowed: runs made after the page loaded are valid; checked_ref guards the API.
-    return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label, allow_custom_value=True,
-                       info="Shipped weights, your runs (run/…) and imports (import/…).")
 
 
 class FamilyTab:
@@ -68,9 +35,7 @@ class FamilyTab:
         fam = self.family
         gr.Markdown(f"### {fam.title}\n{fam.description}")
         with gr.Tabs():
-            if fam.data_kind == "points" and fam.lab_parts:
-                from .lab_tab import LabPanel  # it builds on this module's helpers
-
+            if fam.kind == "points" and fam.lab_parts:
                 with gr.Tab("Lab", id=f"{self.name}-lab"):
                     LabPanel(self.registry, fam).build()
             with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
@@ -122,16 +87,23 @@ class FamilyTab:
         handler.__name__ = f"{self.name}_{task.name}"
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
 
+    def _dataset_picker(self, stream: Any, default: str) -> gr.Dropdown:
+        """One dataset picker per declared stream, offering the registered datasets that fit it."""
+        fitting = [n for n, d in self.registry.datasets.items()
+                   if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
+        label = "Dataset" if stream.field == "dataset" else stream.field.replace("_", " ").capitalize()
+        folders = ", or folder:PATH for your own images" if stream.kind == "image" else ""
+        return gr.Dropdown(choices=fitting, value=default if default in fitting else (fitting or [None])[0],
+                           label=label, allow_custom_value=True, info=f"A registered dataset{folders}.")
+
     def _train_panel(self) -> None:
-        specs = [s for s in param_specs(self.family.config) if s.name != "dataset"]
-        fitting = [n for n, d in self.registry.datasets.items() if d.kind == self.family.data_kind]
-        default = self.family.config.dataset
+        streams = self.family.declared_streams
+        fields = [s.field for s in streams]
+        specs = [s for s in param_specs(self.family.config) if s.name not in fields]
+        defaults = {s.name: s.default for s in param_specs(self.family.config)}
         with gr.Row():
             with gr.Column(scale=1):
-                dataset = gr.Dropdown(choices=fitting, value=default if default in fitting else fitting[0],
-                                      label="Dataset", allow_custom_value=True,
-                                      info="A registered dataset" + (", or folder:PATH for your own images."
-                                                                     if self.family.data_kind == "image" else "."))
+                pickers = [self._dataset_picker(st, defaults[st.field]) for st in streams]
                 comps = [param_component(s) for s in specs if not s.advanced]
                 with gr.Accordion("Advanced", open=False):
                     comps += [param_component(s) for s in specs if s.advanced]
@@ -150,11 +122,16 @@ class FamilyTab:
                                    format="png")
         self.resume_dropdown = resume
 
+        n_streams = len(pickers)
+
         @user_errors
-        def start_fn(ds: str, resume_ref: str, *vals: Any) -> str:
-            values = {"dataset": ds, **{s.name: v for s, v in zip(ordered, vals, strict=True)}}
+        def start_fn(*vals: Any) -> str:
+            datasets, resume_ref, rest = vals[:n_streams], vals[n_streams], vals[n_streams + 1:]
+            values = {**dict(zip(fields, datasets, strict=True)),
+                      **{s.name: v for s, v in zip(ordered, rest, strict=True)}}
             if resume_ref and resume_ref != "(new run)":
-                job = self.jobs.start(self.name, {k: values[k] for k in RESUME_KEEP}, resume=resume_ref)
+                keep = {k: values[k] for k in self.family.config.resumable if k in values}
+                job = self.jobs.start(self.name, keep, resume=resume_ref)
             else:
                 job = self.jobs.start(self.name, values)
             return f"Started {job.ref}."
@@ -167,7 +144,7 @@ class FamilyTab:
             return self._status()
 
         start_fn.__name__ = f"{self.name}_train_start"
-        start.click(start_fn, [dataset, resume, *comps], [status], api_name=f"{self.name}_train_start")
+        start.click(start_fn, [*pickers, resume, *comps], [status], api_name=f"{self.name}_train_start")
         stop.click(stop_fn, None, [status], api_name=f"{self.name}_train_stop")
         timer = gr.Timer(POLL_SECONDS)
         timer.tick(status_fn, None, [status, curve, preview], show_progress="hidden", api_visibility="private",

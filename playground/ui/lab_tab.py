@@ -16,12 +16,11 @@ from ..contracts import ModelFamily
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import param_specs
-from .family_tab import checked_ref, user_errors, weight_refs
+from .common import checked_ref, user_errors, weight_refs
 from .widgets import param_component
 
 FRAME_SECONDS = 0.2  # the timer's period; ticks arriving while one runs are dropped, so slower is fine
 LAB = {"concurrency_id": "lab", "concurrency_limit": 8}  # CPU-only and per session: not the GPU queue
-NOT_SETTINGS = ("dataset", "steps", "log_every", "sample_every", "checkpoint_every")
 FRESH, NONE = "(fresh)", "(none)"
 
 HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the generator's samples (the same
@@ -38,7 +37,9 @@ class LabPanel:
         specs = param_specs(family.config)
         field, self.contrast = family.lab_compare or (None, None)
         self.compare_spec = next((s for s in specs if s.name == field), None)
-        self.settings = [s for s in specs if s.name not in NOT_SETTINGS and s.name != field]
+        # The lab steps by hand: the data has its own picker, and run length, logging and checkpoints do not apply.
+        not_settings = {*family.config.resumable, *(st.field for st in family.declared_streams), field}
+        self.settings = [s for s in specs if s.name not in not_settings]
 
     def build(self) -> None:
         fam = self.family

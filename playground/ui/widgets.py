@@ -9,8 +9,9 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import Chart, TaskResult
-from ..images import tensor_to_pil
-from ..params import ImageInput, ParamSpec
+from ..errors import InputError
+from ..images import UserImage, tensor_to_pil
+from ..params import ImageInput, ParamSpec, invert_spec
 
 DISPLAY_SIDE = 160  # small images are upscaled (nearest) to about this many pixels for display
 
@@ -53,15 +54,28 @@ def image_components(spec: ParamSpec) -> tuple[gr.Image, gr.Sketchpad]:
     return up, sk
 
 
+def sketch_image(value: Any) -> Any:
+    """A sketchpad's value (Gradio's EditorValue) → the drawing, or None when nothing was drawn."""
+    if isinstance(value, dict):
+        if value.get("composite") is None:
+            raise InputError("The sketch is empty: draw something first.")
+        return value["composite"]
+    return value
+
+
 def build_inputs(specs: list[ParamSpec]) -> tuple[list[gr.components.Component], Any]:
-    """Components for all specs, and a function mapping the handler's positional values back to a dict."""
+    """Components for all specs, and a function mapping the handler's positional values back to a dict.
+
+    An image input is three components: upload, sketchpad and the framework's invert choice; it leaves the UI
+    as a ``UserImage`` (the upload wins when both are given), so no Gradio value reaches a family."""
     comps: list[gr.components.Component] = []
     layout: list[tuple[str, int]] = []  # (name, number of components)
     images = [s for s in specs if s.type is ImageInput]
     others = [s for s in specs if s.type is not ImageInput]
     for s in images:
         comps.extend(image_components(s))
-        layout.append((s.name, 2))
+        comps.append(param_component(invert_spec(s)))
+        layout.append((s.name, 3))
     for s in others:
         comps.append(param_component(s))
         layout.append((s.name, 1))
@@ -69,9 +83,11 @@ def build_inputs(specs: list[ParamSpec]) -> tuple[list[gr.components.Component],
     def collect(values: tuple[Any, ...]) -> dict[str, Any]:
         out, i = {}, 0
         for name, k in layout:
-            if k == 2:
-                upload, sketch = values[i], values[i + 1]
-                out[name] = upload if upload is not None else sketch
+            if k == 3:
+                upload, sketch, invert = values[i], values[i + 1], values[i + 2]
+                drawing = sketch_image(sketch) if upload is None else None
+                out[name] = (UserImage(upload, False, invert or "auto") if upload is not None else
+                             None if drawing is None else UserImage(drawing, True, invert or "auto"))
             else:
                 out[name] = values[i]
             i += k

@@ -35,8 +35,6 @@ class AEConfig(pg.TrainConfig):
 @dataclass
 class ImageIn:
     image: pg.ImageInput = pg.image_param("An image (upload) or a drawing (sketch).")
-    invert: str = pg.param("auto", choices=("auto", "yes", "no"),
-                           help="Invert dark-on-light images (the training data is light ink on dark).")
 
 
 @dataclass
@@ -45,7 +43,6 @@ class DenoiseIn:
     noise: str = pg.param("gaussian", choices=NOISE_KINDS, help="Kind of corruption.")
     level: float = pg.param(0.3, min=0.0, max=1.0, help="Noise level (σ for Gaussian, fraction for masking).")
     seed: int = pg.param(0, min=0, max=2**31 - 1, help="Seed of the noise.")
-    invert: str = pg.param("auto", choices=("auto", "yes", "no"), help="Invert dark-on-light images.")
 
 
 @dataclass
@@ -93,22 +90,22 @@ class Autoencoder(pg.ModelFamily):
         return nn.ModuleDict({"encoder": Encoder(info.channels, cfg.width, cfg.latent_dim),
                               "decoder": Decoder(info.channels, cfg.width, cfg.latent_dim)})
 
-    def data_filters(self, cfg: AEConfig) -> dict:
-        return {"exclude_classes": (cfg.holdout_class,)} if cfg.holdout_class >= 0 else {}
+    def streams(self, cfg: AEConfig) -> tuple[pg.Stream, ...]:
+        held = (cfg.holdout_class,) if cfg.holdout_class >= 0 else ()
+        return (pg.Stream(exclude_classes=held),)
 
-    def train_step(self, state: pg.ModelState, batch: pg.Batch) -> dict[str, torch.Tensor]:
-        cfg, m, opt = state.config, state.modules, state.optimizers["main"]
+    def train_step(self, run: pg.Run, batch: pg.Batch) -> dict[str, torch.Tensor]:
+        cfg, m = run.config, run.modules
         x = batch.x
         if cfg.noise == "none" or cfg.noise_level == 0:
             noisy = x
         else:
             kinds = NOISE_KINDS if cfg.noise == "mixed" else (cfg.noise,)
-            noisy = corrupt_mixed(x, kinds, cfg.noise_level, state.generator)
+            noisy = corrupt_mixed(x, kinds, cfg.noise_level, run.generator)
         out = m["decoder"](m["encoder"](noisy))
         loss = nn.functional.mse_loss(out.float(), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        run.backward(loss)
+        run.step()
         return {"loss": loss}
 
     @torch.no_grad()
@@ -134,18 +131,10 @@ class Autoencoder(pg.ModelFamily):
         out = state.modules["decoder"](state.modules["encoder"](x)).float()
         return torch.stack([x, out], 1).flatten(0, 1)  # input / reconstruction pairs
 
-    # -- tasks ---------------------------------------------------------------------------------------
-    def _load_input(self, state: pg.ModelState, image: object, invert: str) -> torch.Tensor:
-        from playground.images import image_to_tensor
-
-        sketch = isinstance(image, dict)
-        x = image_to_tensor(image, channels=state.info.channels, size=state.info.size, sketch=sketch,
-                            invert=invert)
-        return x.to(state.device)
-
+    # -- tasks (image inputs arrive as C×H×W tensors in [-1, 1] at the model's size) --------------------
     @torch.no_grad()
     def reconstruct(self, state: pg.ModelState, inp: ImageIn) -> pg.TaskResult:
-        x = self._load_input(state, inp.image, inp.invert)
+        x = inp.image[None]
         z = state.modules["encoder"](x)
         out = state.modules["decoder"](z).float()
         pixels = x[0].numel()
@@ -158,7 +147,7 @@ class Autoencoder(pg.ModelFamily):
 
     @torch.no_grad()
     def denoise(self, state: pg.ModelState, inp: DenoiseIn) -> pg.TaskResult:
-        x = self._load_input(state, inp.image, inp.invert)
+        x = inp.image[None]
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         noisy = corrupt(x, inp.noise, inp.level, gen)
         out = state.modules["decoder"](state.modules["encoder"](noisy)).float()
@@ -171,12 +160,12 @@ class Autoencoder(pg.ModelFamily):
         from playground.images import make_grid
 
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
-        imgs = self.sample(state, inp.n, gen, inp.temperature)
+        imgs = self.sample(state, inp.n, gen, temperature=inp.temperature)
         return pg.TaskResult(images=[(f"{inp.n} samples, seed {inp.seed}", make_grid(imgs.cpu()))],
                              values={"n": inp.n, "seed": inp.seed, "temperature": inp.temperature})
 
     @torch.no_grad()
-    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator,
+    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
                temperature: float = 1.0) -> torch.Tensor:
         mean, chol = state.stats["latent_mean"], state.stats["latent_chol"]
         eps = torch.randn(n, mean.shape[0], generator=generator, device=state.device)
@@ -187,7 +176,7 @@ class Autoencoder(pg.ModelFamily):
 
     @torch.no_grad()
     def anomaly(self, state: pg.ModelState, inp: ImageIn) -> pg.TaskResult:
-        x = self._load_input(state, inp.image, inp.invert)
+        x = inp.image[None]
         _, err = self._codes_and_errors(state, x)
         out = state.modules["decoder"](state.modules["encoder"](x)).float()
         train = state.stats["train_errors"].cpu()

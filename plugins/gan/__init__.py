@@ -73,11 +73,11 @@ class GAN(pg.ModelFamily):
     def configure_optimizers(self, cfg: GANConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
         return make_optimizers(cfg, modules)
 
-    def batches_per_step(self, cfg: GANConfig) -> int:
-        return d_steps_of(cfg)
+    def streams(self, cfg: GANConfig) -> tuple[pg.Stream, ...]:
+        return (pg.Stream(per_step=d_steps_of(cfg)),)  # fresh real data for each critic step
 
-    def train_step(self, state: pg.ModelState, batch: pg.Batch) -> dict[str, torch.Tensor]:
-        return adversarial_step(state, batch.x)
+    def train_step(self, run: pg.Run, batch: pg.Batch) -> dict[str, torch.Tensor]:
+        return adversarial_step(run, batch.x)
 
     @torch.no_grad()
     def learning_score(self, state: pg.ModelState, images: torch.Tensor) -> float:
@@ -91,7 +91,7 @@ class GAN(pg.ModelFamily):
         return self.sample(state, 64, generator)
 
     @torch.no_grad()
-    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator,
+    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
                truncation: float = 0.0) -> torch.Tensor:
         was_training = state.modules.training
         state.modules.eval()
@@ -105,7 +105,7 @@ class GAN(pg.ModelFamily):
         from playground.images import make_grid
 
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
-        imgs = self.sample(state, inp.n, gen, inp.truncation)
+        imgs = self.sample(state, inp.n, gen, truncation=inp.truncation)
         return pg.TaskResult(images=[(f"{inp.n} samples, seed {inp.seed}", make_grid(imgs.cpu()))],
                              values={"n": inp.n, "seed": inp.seed, "truncation": inp.truncation})
 

@@ -41,33 +41,30 @@ def objective_of(state: pg.ModelState) -> Objective:
     return get_objective(state.config.objective)
 
 
-def d_update(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def d_update(run: pg.Run, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """One D update on ``real`` against fresh fakes; weight clipping and the gradient penalty as the objective says."""
+    state = run.state
     m, o = state.modules, objective_of(state)
     with torch.no_grad():
-        fake = m["G"](latent(state, real.shape[0], state.generator))
+        fake = m["G"](latent(state, real.shape[0], run.generator))
     d_loss = o.d_loss(m["D"](real).float(), m["D"](fake).float())
     out = {}
     if o.gp_weight:
-        gp = gradient_penalty(m["D"], real, fake, state.generator)
+        gp = gradient_penalty(m["D"], real, fake, run.generator)
         out["gp"] = gp.detach()
         d_loss = d_loss + (getattr(state.config, "gp_weight", 0.0) or o.gp_weight) * gp
-    opt = state.optimizers["D"]
-    opt.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt.step()
-    if o.clip:
+    run.backward(d_loss, "D")
+    if run.step("D") and o.clip:
         clip_weights(m["D"], o.clip)
     return {"d": d_loss.detach(), **out}
 
 
-def g_update(state: pg.ModelState, n: int) -> dict[str, torch.Tensor]:
-    m, o = state.modules, objective_of(state)
-    g_loss = o.g_loss(m["D"](m["G"](latent(state, n, state.generator))).float())
-    opt = state.optimizers["G"]
-    opt.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt.step()
+def g_update(run: pg.Run, n: int) -> dict[str, torch.Tensor]:
+    """One G update with ``n`` samples (its gradients reach G only, never D)."""
+    m, o = run.modules, objective_of(run.state)
+    g_loss = o.g_loss(m["D"](m["G"](latent(run.state, n, run.generator))).float())
+    run.backward(g_loss, "G")
+    run.step("G")
     return {"g": g_loss.detach()}
 
 
@@ -75,14 +72,14 @@ def d_steps_of(cfg: pg.TrainConfig) -> int:
     return cfg.d_steps or get_objective(cfg.objective).d_steps
 
 
-def adversarial_step(state: pg.ModelState, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def adversarial_step(run: pg.Run, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """``d_steps`` D updates, each on its own slice of ``real`` (fresh data per critic step, as in the WGAN
     papers), then one G update with as many samples as one slice."""
     losses: dict[str, torch.Tensor] = {}
-    chunks = real.chunk(d_steps_of(state.config))
+    chunks = real.chunk(d_steps_of(run.config))
     for chunk in chunks:
-        losses.update(d_update(state, chunk))
-    return {**losses, **g_update(state, chunks[0].shape[0])}
+        losses.update(d_update(run, chunk))
+    return {**losses, **g_update(run, chunks[0].shape[0])}
 
 
 def make_optimizers(cfg: pg.TrainConfig, modules: torch.nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:

@@ -11,8 +11,6 @@ import torch
 from torch import nn
 
 import playground as pg
-from playground.metrics.scores import mode_counts, point_metrics
-from playground.plot2d import Extent, render, to_tensor
 
 from .adversarial import AdversarialConfig, adversarial_step, d_steps_of, d_update, g_update, latent, make_optimizers
 from .nets import MLPDiscriminator, MLPGenerator
@@ -113,7 +111,6 @@ class GAN2D(pg.ModelFamily):
                    "own; put two objectives side by side on the same data and seed and watch one drop modes "
                    "while the other covers them. Same objectives as the image GAN.")
     config = GAN2DConfig
-    data_kind = "points"
     lab_parts = ("D", "G")
     lab_compare = ("objective", "fgan_kl")
     lab_notes = LAB_NOTES
@@ -131,28 +128,29 @@ class GAN2D(pg.ModelFamily):
     def configure_optimizers(self, cfg: GAN2DConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
         return make_optimizers(cfg, modules)
 
-    def train_step(self, state: pg.ModelState, batch: pg.Batch) -> dict[str, torch.Tensor]:
-        return adversarial_step(state, batch.x)
+    def streams(self, cfg: GAN2DConfig) -> tuple[pg.Stream, ...]:
+        return (pg.Stream(kind="points", per_step=d_steps_of(cfg)),)
 
-    def train_part(self, state: pg.ModelState, batch: pg.Batch, part: str) -> dict[str, torch.Tensor]:
+    def train_step(self, run: pg.Run, batch: pg.Batch) -> dict[str, torch.Tensor]:
+        return adversarial_step(run, batch.x)
+
+    def train_part(self, run: pg.Run, batch: pg.Batch, part: str) -> dict[str, torch.Tensor]:
         if part == "D":
-            return d_update(state, batch.x)
+            return d_update(run, batch.x)
         if part == "G":
-            return g_update(state, batch.x.shape[0])
+            return g_update(run, batch.x.shape[0])
         raise ValueError(f"Unknown part {part!r}; use one of {self.lab_parts}.")
 
     def updates_per_step(self, cfg: GAN2DConfig) -> dict[str, int]:
         return {"D": d_steps_of(cfg), "G": 1}
-
-    def batches_per_step(self, cfg: GAN2DConfig) -> int:
-        return d_steps_of(cfg)
 
     def finalize(self, state: pg.ModelState, points: torch.Tensor, labels: torch.Tensor | None) -> None:
         pick = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:REFERENCE_POINTS]
         state.stats["real"] = points[pick.to(points.device)].float().clone()
 
     @torch.no_grad()
-    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, state: pg.ModelState, n: int, generator: torch.Generator,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
         was_training = state.modules.training
         state.modules.eval()
         out = torch.cat([state.modules["G"](z).float() for z in latent(state, n, generator).split(8192)])
@@ -173,10 +171,10 @@ class GAN2D(pg.ModelFamily):
     def plot(self, state: pg.ModelState, fake: torch.Tensor, real: torch.Tensor, show_field: bool = True,
              title: str = "") -> torch.Tensor:
         modes, sigma = self.modes(state)
-        extent = Extent.around(real, modes)
+        extent = pg.Extent.around(real, modes)
         fld = self.field(state, extent.grid(96)) if show_field else None
-        img = render(extent, field=fld, real=real, fake=fake, modes=modes, hq_radius=3 * sigma, title=title)
-        return to_tensor(img)
+        img = pg.render_2d(extent, field=fld, real=real, fake=fake, modes=modes, hq_radius=3 * sigma, title=title)
+        return pg.plot_to_tensor(img)
 
     def _reference(self, state: pg.ModelState) -> torch.Tensor:
         if "real" not in state.stats:  # a model not yet finalised (straight after build)
@@ -202,10 +200,10 @@ class GAN2D(pg.ModelFamily):
         real = self._reference(state)
         fake = self.sample(state, inp.n, torch.Generator(state.device).manual_seed(inp.seed)).cpu()
         modes, sigma = self.modes(state)
-        values = _rounded(point_metrics(fake, real, modes, sigma))
+        values = _rounded(pg.point_metrics(fake, real, modes, sigma))
         chart = None
         if modes is not None:
-            counts, _ = mode_counts(fake[torch.isfinite(fake).all(1)], modes, sigma)
+            counts, _ = pg.mode_counts(fake[torch.isfinite(fake).all(1)], modes, sigma)
             rows = [{"mode": str(i), "fraction": float(c / inp.n)} for i, c in enumerate(counts)]
             chart = pg.Chart(rows, "mode", "fraction", title="High-quality samples per mode (uniform = "
                              f"{(values.get('high_quality_pct', 0) / 100 / len(modes)):.3f})")
@@ -220,7 +218,7 @@ class GAN2D(pg.ModelFamily):
             raise pg.DataError(f"{state.data['name']!r} is not a 2-D dataset.")
         fake = self.sample(state, inp.n, torch.Generator(state.device).manual_seed(inp.seed)).cpu()
         real = data.points[torch.randperm(len(data), generator=torch.Generator().manual_seed(inp.seed))[:inp.n]]
-        values = _rounded(point_metrics(fake, real, data.modes, data.sigma))
+        values = _rounded(pg.point_metrics(fake, real, data.modes, data.sigma))
         values.update(n=inp.n, reference=f"{len(real)} held-out points of {state.data['name']}")
         return pg.TaskResult(values=values)
 

@@ -1,0 +1,46 @@
+"""What every tab shares: turning user errors into Gradio errors, and the checked weights lists."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from ..errors import PlaygroundError
+from ..weights import list_weights, resolve
+
+GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
+
+
+def user_errors(fn: Any) -> Any:
+    """Show a PlaygroundError's message as a Gradio error (a toast in the page, an AppError in the API)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return wrapper
+
+
+def weight_refs(family: str) -> list[str]:
+    return [e.ref for e in list_weights(family)]
+
+
+def checked_ref(family: str, ref: str) -> str:
+    """``ref`` if it names existing weights; ``weights.resolve`` (the one place that checks references) refuses
+    paths and anything outside the weights folders, so the API cannot open server files."""
+    resolve(family, ref)
+    return str(ref).strip()
+
+
+def weights_dropdown(family: str, label: str = "Weights") -> gr.Dropdown:
+    refs = weight_refs(family)
+    # Custom values allowed: runs made after the page loaded are valid; checked_ref guards the API.
+    return gr.Dropdown(choices=refs, value=refs[0] if refs else None, label=label, allow_custom_value=True,
+                       info="Shipped weights, your runs (run/…) and imports (import/…).")
+
+
