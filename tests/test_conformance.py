@@ -1,5 +1,6 @@
-"""Every registered model family, built-in or plugin, must pass these."""
+"""Every registered model family, built-in or plugin, must pass these: the contract as an executable spec."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,15 +9,22 @@ import torch
 from PIL import Image
 
 from playground.data import DataSpec, load_dataset
-from playground.engine import Trainer, all_items
-from playground.models import load_model
-from playground.params import ImageInput, build_params, param_specs
+from playground.engine import Trainer
+from playground.images import UserImage
+from playground.inference import task_inputs
+from playground.models import load_model, untrained_like
 from playground.registry import Registry
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plugins"
-# Built-in families and the documented example plugin must all conform.
-FAMILIES = sorted(Registry([EXAMPLES]).families)
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "plugins"
+CONTRACT = Path(__file__).resolve().parent / "families"  # small families for what contract 2 added
+# Built-in families, the documented example plugin and the contract's test families must all conform.
+FAMILIES = sorted(Registry([EXAMPLES, CONTRACT]).families)
 STEPS = 300
+
+
+def registry():
+    return Registry([EXAMPLES, CONTRACT])
 
 
 def smoke(fam, **extra):
@@ -30,24 +38,32 @@ def smoke_steps(fam):
 
 def held_out(reg, state):
     """The test split of the data the model trained on, as the family sees it (images in [-1, 1] or points)."""
-    return all_items(load_dataset(reg.datasets, DataSpec(state.data["name"], split="test")))[0]
+    data = load_dataset(reg.datasets, DataSpec(state.data["name"], split="test"))
+    return data.points if state.info.kind == "points" else data.float_images()
 
 
 def run_every_task(fam, state, image: Image.Image) -> dict:
-    """Each declared task with its default inputs (images: a real digit), in eval mode: {task: TaskResult}."""
+    """Each declared task with its default inputs (images: a real digit, through the framework's conversion), in
+    eval mode: {task: TaskResult}."""
     state.modules.eval()
     out = {}
     for task in fam.tasks:
-        values = {s.name: image for s in param_specs(task.inputs) if s.type is ImageInput}
+        values = {f.name: UserImage(image) for f in dataclasses.fields(task.inputs) if f.default is None}
         with torch.no_grad():
-            out[task.name] = getattr(fam, task.name)(state, build_params(task.inputs, values))
+            out[task.name] = getattr(fam, task.name)(state, task_inputs(task, values, state))
     return out
+
+
+def same_state_dicts(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(torch.as_tensor(a[k]), torch.as_tensor(b[k])), k
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One short run per family (module-scoped: the learning, task and save/load tests share it)."""
-    reg = Registry([EXAMPLES])
+    reg = registry()
     out = {}
     for name in FAMILIES:
         fam = reg.family(name)
@@ -64,8 +80,7 @@ def test_training_beats_an_untrained_model_by_a_wide_margin(trained, name):
     reg, fam, state, progress, _ = trained[name]
     assert progress.status == "finished" and progress.step == smoke_steps(fam)
     images = held_out(reg, state)
-    untrained_state = new_state(reg, fam, state.config, state.info, state.data, state.device)
-    before = fam.learning_score(untrained_state, images)
+    before = fam.learning_score(untrained_like(reg, state), images)
     if before is not None:  # adversarial families: their losses need not fall, the samples must improve
         after = fam.learning_score(state, images)
         assert after < 0.6 * before, (before, after)
@@ -87,7 +102,7 @@ def test_every_task_returns_declared_outputs(trained, name, digit_png):
         for caption, img in result.images:
             assert img.dtype == torch.float32 and img.ndim == 3, (task.name, caption, img.dtype, img.shape)
             # Image families answer in their data's channels; 2-D families answer with RGB plots.
-            assert img.shape[0] == (state.info.channels if fam.data_kind == "image" else 3)
+            assert img.shape[0] == (state.info.channels if fam.kind == "image" else 3)
             assert img.min() >= -1 and img.max() <= 1 and torch.isfinite(img).all()
         json.dumps(result.values)  # the API returns these as JSON
         if task.chart:
@@ -108,13 +123,15 @@ def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
         for (_, x), (_, y) in zip(a.images, b.images, strict=True):
             assert torch.equal(x, y), task
         assert a.values == b.values
+    assert not any(p.requires_grad for ps in loaded.parents.values() for p in ps.modules.parameters())
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, name, home):
-    reg = Registry([EXAMPLES])
+    """Weights, optimiser state, stash and learning-rate schedule all continue exactly (cosine schedule on)."""
+    reg = registry()
     fam = reg.family(name)
-    cfg = smoke(fam, steps=30, log_every=4, checkpoint_every=10_000)
+    cfg = smoke(fam, steps=30, log_every=4, checkpoint_every=10_000, lr_schedule="cosine")
     full = Trainer(reg, name, cfg, out_dir=tmp_path / "full", device="cpu")
     full.run()
 
@@ -128,16 +145,55 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, name, home):
     resumed = Trainer(reg, name, {"steps": 30}, out_dir=tmp_path / "part", resume=tmp_path / "part", device="cpu")
     p2 = resumed.run()
     assert p2.status == "finished" and p2.step == 30
-    a, b = full.state.modules.state_dict(), resumed.state.modules.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    for k in full.state.stats:
-        assert torch.equal(full.state.stats[k], resumed.state.stats[k]), k
-    # Optimiser state matches too (the next step would be the same).
-    assert full.state.optimizers.keys() == resumed.state.optimizers.keys()
-    for name in full.state.optimizers:
-        sa, sb = full.state.optimizers[name].state_dict(), resumed.state.optimizers[name].state_dict()
+    a, b = full.state, resumed.state
+    same_state_dicts(a.modules.state_dict(), b.modules.state_dict())
+    same_state_dicts(a.stats, b.stats)
+    same_state_dicts(a.stash, b.stash)
+    assert a.optimizers.keys() == b.optimizers.keys()
+    for opt in a.optimizers:
+        sa, sb = a.optimizers[opt].state_dict(), b.optimizers[opt].state_dict()
+        assert [g["lr"] for g in sa["param_groups"]] == [g["lr"] for g in sb["param_groups"]]  # same schedule
         for i in sa["state"]:
-            for k, v in sa["state"][i].items():
-                assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (name, i, k)
+            same_state_dicts(sa["state"][i], sb["state"][i])
+
+
+def has_batch_norm(state):
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in state.modules.modules())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_gradient_accumulation_equals_one_big_batch(tmp_path, name, trained):
+    """2 micro-batches of B give batch 2B's weights: for families without batch norm (whose statistics depend on
+    the micro-batch), one optimiser per loss and no per-item noise drawn in train_step."""
+    reg, fam, state, _, _ = trained[name]
+    if has_batch_norm(state) or not state.optimizers or len(fam.lab_parts) or name == "autoencoder":
+        pytest.skip("not comparable item for item (batch norm, adversarial updates, input noise or no optimiser)")
+    cfg = smoke(fam, steps=5, batch_size=32, log_every=5)
+    one = Trainer(reg, name, cfg, out_dir=tmp_path / "one", device="cpu")
+    one.run()
+    two = Trainer(reg, name, {**cfg, "grad_accum": 2}, out_dir=tmp_path / "two", device="cpu")
+    two.run()
+    for k, v in one.state.modules.state_dict().items():
+        torch.testing.assert_close(two.state.modules.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_autocast_on_and_off(tmp_path, name, monkeypatch):
+    """precision=bf16 runs train_step under bf16 autocast (on the CPU here) and trains finite; fp32 (the CPU's
+    "auto") runs it without autocast."""
+    reg = registry()
+    fam = reg.family(name)
+    seen = []
+    real_step = type(fam).train_step
+
+    def recording(self, run, batch):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return real_step(self, run, batch)
+
+    monkeypatch.setattr(type(fam), "train_step", recording)
+    cfg = smoke(fam, steps=4, log_every=1, batch_size=16)
+    for precision, expected in (("fp32", False), ("auto", False), ("bf16", True)):
+        seen.clear()
+        p = Trainer(reg, name, {**cfg, "precision": precision}, out_dir=tmp_path / precision, device="cpu").run()
+        assert p.status == "finished" and all(torch.isfinite(torch.tensor(v)) for _, _, v in p.losses)
+        assert seen and set(seen) == {expected}, (precision, seen)
