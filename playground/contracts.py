@@ -54,6 +54,9 @@ class TrainConfig:
 
     # What a resume may change: everything else would alter the model, its data or its optimisation.
     resumable: ClassVar[tuple[str, ...]] = ("steps", "log_every", "sample_every", "checkpoint_every")
+    # How the engine optimises, not what is trained: the Train form lists these last (so the API's positional
+    # slots of the other fields stay put), and the hand-stepped lab leaves them at their defaults.
+    engine_fields: ClassVar[tuple[str, ...]] = ("precision", "grad_clip", "grad_accum", "lr_schedule", "lr_horizon")
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_reconstruct_from_shipped_weights(server, digit_png):
 
 def test_denoise_improves_psnr(server, digit_png):
     client, _, _ = server
-    gallery, values = client.predict("digits", handle_file(str(digit_png)), None, "gaussian", 0.4, 3, "auto",
+    gallery, values = client.predict("digits", handle_file(str(digit_png)), None, "auto", "gaussian", 0.4, 3,
                                      api_name="/autoencoder_denoise")
     assert [g["caption"] for g in gallery] == ["clean", "noisy", "denoised"]
     assert values["psnr_denoised_db"] > values["psnr_noisy_db"] + 6

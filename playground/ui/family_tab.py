@@ -104,10 +104,13 @@ class FamilyTab:
         with gr.Row():
             with gr.Column(scale=1):
                 pickers = [self._dataset_picker(st, defaults[st.field]) for st in streams]
-                comps = [param_component(s) for s in specs if not s.advanced]
+                engine = self.family.config.engine_fields
+                ordered = ([s for s in specs if not s.advanced and s.name not in engine]
+                           + [s for s in specs if s.advanced and s.name not in engine]
+                           + [s for s in specs if s.name in engine])
+                comps = [param_component(s) for s in ordered if not s.advanced]
                 with gr.Accordion("Advanced", open=False):
-                    comps += [param_component(s) for s in specs if s.advanced]
-                ordered = [s for s in specs if not s.advanced] + [s for s in specs if s.advanced]
+                    comps += [param_component(s) for s in ordered if s.advanced]
                 runs = [r for r in weight_refs(self.name) if r.startswith("run/")]
                 resume = gr.Dropdown(choices=["(new run)", *runs],
                                      value="(new run)", label="Resume from", allow_custom_value=True,

@@ -38,7 +38,8 @@ class LabPanel:
         field, self.contrast = family.lab_compare or (None, None)
         self.compare_spec = next((s for s in specs if s.name == field), None)
         # The lab steps by hand: the data has its own picker, and run length, logging and checkpoints do not apply.
-        not_settings = {*family.config.resumable, *(st.field for st in family.declared_streams), field}
+        not_settings = {*family.config.resumable, *family.config.engine_fields,
+                        *(st.field for st in family.declared_streams), field}
         self.settings = [s for s in specs if s.name not in not_settings]
 
     def build(self) -> None:
