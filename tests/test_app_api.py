@@ -148,7 +148,7 @@ def test_bad_numbers_and_weights_are_clear_errors(server):
     client, _, _ = server
     with pytest.raises(AppError, match="greater than maximum value 256|'n' must be at most 256"):
         client.predict("digits", 100000, 0, 1.0, api_name="/autoencoder_generate")
-    with pytest.raises(AppError, match="No weights '../../etc/passwd'"):
+    with pytest.raises(AppError, match="'../../etc/passwd'.*paths are not accepted"):
         client.predict("../../etc/passwd", 4, 0, 1.0, api_name="/autoencoder_generate")
 
 
@@ -309,8 +309,27 @@ def test_lab_bad_settings_are_clear_errors(server):
             client.predict(*bad, api_name="/gan2d_lab_reset")
     with pytest.raises(AppError, match="not in the list of choices"):  # image data: refused at the door
         client.predict("digits", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
-    with pytest.raises(AppError, match="No weights"):
+    with pytest.raises(AppError, match="paths are not accepted"):
         client.predict(*LAB_RESET[:3], "../../etc", *LAB_RESET[4:], api_name="/gan2d_lab_reset")
     client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
     with pytest.raises(AppError, match="greater than maximum value 200"):
         client.predict(5000, api_name="/gan2d_lab_step")
+
+
+@pytest.mark.parametrize("ref", ["/etc", "run/../../../etc", "../gan/digits", "import/x/y"])
+def test_every_endpoint_refuses_path_like_weights(server, ref, digit_png):
+    """Inference, evaluation, quality, cards, Hub push, resume and the lab: one check (weights.resolve) for all."""
+    client, _, _ = server
+    calls = [
+        ((ref, 4, 0, 1.0), "/autoencoder_generate"),
+        ((ref, handle_file(str(digit_png)), None, "auto"), "/autoencoder_reconstruct"),
+        ((ref, 20, "shapes", 0), "/autoencoder_evaluate"),
+        (([ref], 50, 0), "/autoencoder_quality"),
+        ((ref,), "/autoencoder_weights_card"),
+        ((ref, "someone/x", ""), "/autoencoder_hub_push"),
+        (("digits", ref, *_train_args()), "/autoencoder_train_start"),
+        ((*LAB_RESET[:3], ref, *LAB_RESET[4:]), "/gan2d_lab_reset"),
+    ]
+    for args, name in calls:
+        with pytest.raises(AppError, match="paths are not accepted|outside the weights folders"):
+            client.predict(*args, api_name=name)
