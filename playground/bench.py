@@ -3,6 +3,7 @@
 1. Training throughput: the engine vs a plain reference loop (DataLoader over a TensorDataset, a
    per-step ``.item()``), same family code, model, data, batch size and number of steps.
 2. Inference latency for a 64-image grid: in-process and through the HTTP API.
+   With ``--precision``: fp32 vs bf16 autocast steps/s and CUDA peak memory (batch 256).
    With ``--processes``: the same run in 1 and 2 CPU processes (torchrun, gloo), steps/s of each.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
 4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
@@ -101,6 +102,28 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
                 break
     out["reference_steps_per_s"] = steps / (time.perf_counter() - t0)
     out["ratio_engine_vs_reference"] = out["engine_steps_per_s"] / out["reference_steps_per_s"]
+    return out
+
+
+def bench_precision(registry: Any, family: str, steps: int, batch_size: int, device: str) -> dict[str, float]:
+    """The engine at fp32 and bf16 autocast on ``device``: steps/s and, on CUDA, peak memory of each."""
+    from playground.engine import Trainer
+
+    out: dict[str, float] = {}
+    cfg = {"steps": steps, "batch_size": batch_size, "log_every": 50, "sample_every": 10**6, "checkpoint_every": 10**6}
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in ("fp32", "bf16"):
+            cuda = device.startswith("cuda")
+            if cuda:
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            t = Trainer(registry, family, {**cfg, "precision": precision}, out_dir=Path(tmp) / precision,
+                        device=device)
+            t.run()
+            out[f"{precision}_steps_per_s"] = t.progress.steps_per_s
+            if cuda:
+                out[f"{precision}_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    out["ratio_bf16_vs_fp32_steps"] = out["bf16_steps_per_s"] / out["fp32_steps_per_s"]
     return out
 
 
@@ -294,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quality-n", type=int, default=10_000, help="images per side for the metrics benchmark (0: skip)")
     p.add_argument("--processes", action="store_true", help="also train in 1 and 2 CPU processes (torchrun, gloo) "
                    "at the same global batch and compare steps/s")
+    p.add_argument("--precision", action="store_true", help="also train at fp32 and bf16 autocast on --device: "
+                   "steps/s and (CUDA) peak memory of each")
+    p.add_argument("--precision-batch", type=int, default=256, help="batch size of the --precision runs")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -307,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+        if a.precision:
+            results.update(bench_precision(reg, a.family, a.steps, a.precision_batch, a.device))
         if a.processes:
             results.update(bench_processes(a.family, a.steps, a.batch_size))
     if a.quality_n:

@@ -85,7 +85,7 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
             metrics["quality protocol"] = f"{rep.protocol.backbone}; reference {rep.protocol.reference_split}; " \
                                           f"baseline {rep.protocol.baseline}"
     if any(t.name == "generate" for t in fam.tasks):
-        points = fam.data_kind == "points"  # a 2-D plot: the task's own number of points, no upscaling
+        points = fam.kind == "points"  # a 2-D plot: the task's own number of points, no upscaling
         res = run_task(registry, family, ref, "generate", {"seed": 0} if points else {"n": 64, "seed": 0})
         tensor_to_pil(res.images[0][1], scale=1 if points else 2).save(folder / SAMPLES_FILE)
     elif (folder / "preview.png").exists():
