@@ -96,6 +96,16 @@ class FamilyTab:
         return gr.Dropdown(choices=fitting, value=default if default in fitting else (fitting or [None])[0],
                            label=label, allow_custom_value=True, info=f"A registered dataset{folders}.")
 
+    def _setting(self, spec: Any) -> Any:
+        """A config field's widget; a parent model's field picks from that family's weights."""
+        parent = next((p for p in self.family.parents if p.field == spec.name), None)
+        if parent is None:
+            return param_component(spec)
+        refs = weight_refs(parent.family)
+        return gr.Dropdown(choices=refs, value=spec.default if spec.default in refs else (refs or [None])[0],
+                           label=spec.label.capitalize(), allow_custom_value=True,
+                           info=f"{spec.help} ({parent.family} weights; the run records which, with a hash)")
+
     def _train_panel(self) -> None:
         streams = self.family.declared_streams
         fields = [s.field for s in streams]
@@ -108,9 +118,9 @@ class FamilyTab:
                 ordered = ([s for s in specs if not s.advanced and s.name not in engine]
                            + [s for s in specs if s.advanced and s.name not in engine]
                            + [s for s in specs if s.name in engine])
-                comps = [param_component(s) for s in ordered if not s.advanced]
+                comps = [self._setting(s) for s in ordered if not s.advanced]
                 with gr.Accordion("Advanced", open=False):
-                    comps += [param_component(s) for s in ordered if s.advanced]
+                    comps += [self._setting(s) for s in ordered if s.advanced]
                 runs = [r for r in weight_refs(self.name) if r.startswith("run/")]
                 resume = gr.Dropdown(choices=["(new run)", *runs],
                                      value="(new run)", label="Resume from", allow_custom_value=True,
