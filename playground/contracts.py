@@ -8,6 +8,7 @@ multi-process training are the engine's, once, for every family.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -122,6 +123,12 @@ class Batch:
     y: torch.Tensor | None = None
     streams: dict[str, Batch] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, parts: dict[str, Batch]) -> Batch:
+        """One step's batch from its streams' batches (the first stream is also ``x``/``y``)."""
+        first = next(iter(parts.values()))
+        return cls(first.x, first.y, parts)
+
     def __getitem__(self, name: str) -> Batch:
         try:
             return self.streams[name]
@@ -232,9 +239,9 @@ class ModelFamily:
         """The data streams one train_step gets, resolved for ``cfg`` (default: one image stream)."""
         return (Stream(),)
 
-    @property
+    @functools.cached_property
     def declared_streams(self) -> tuple[Stream, ...]:
-        """The streams at the default config: what the UI builds pickers for."""
+        """The streams at the default config (what the UI builds pickers for); computed once per family."""
         from .params import build_params
 
         return self.streams(build_params(self.config, {}))

@@ -33,27 +33,36 @@ def _check_result(family: str, task: str, result: Any) -> TaskResult:
     return result
 
 
-def task_inputs(task: Task, values: dict[str, Any], state: ModelState) -> Any:
-    """The task's inputs as the family receives them: validated, and each image input (an upload, a sketch or a
-    file, as ``images.UserImage`` or a plain value, with an optional ``<name>_invert``) converted to a C×H×W
-    tensor in [-1, 1] at the model's size and channels on its device. A family never sees a UI value."""
-    from .images import UserImage, to_model_input
-
+def parse_task_inputs(task: Task, values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The task's inputs validated (image inputs still as given), and each image input's ``<name>_invert``."""
     values = dict(values)
     images = [s.name for s in param_specs(task.inputs) if s.type is ImageInput]
     inverts = {name: values.pop(f"{name}_invert", None) for name in images}
-    inputs = build_params(task.inputs, values)
-    for name in images:
+    return build_params(task.inputs, values), inverts
+
+
+def convert_images(inputs: Any, inverts: dict[str, Any], state: ModelState) -> Any:
+    """Each image input (an upload, a sketch or a file, as ``images.UserImage`` or a plain value) → a C×H×W tensor
+    in [-1, 1] at the model's size and channels on its device. A family never sees a UI value."""
+    from .images import UserImage, to_model_input
+
+    image_kind = state.info.kind == "image"
+    for name, invert in inverts.items():
         raw = getattr(inputs, name)
         if raw is None:
             raise InputError(f"No image given for {name!r}: upload one or draw one.")
         img = raw if isinstance(raw, UserImage) else UserImage(raw)
-        if inverts[name] is not None:
-            img = UserImage(img.value, img.sketch, str(inverts[name]))
-        size = state.info.size if state.info.kind == "image" else 32
-        x = to_model_input(img, channels=state.info.channels if state.info.kind == "image" else 1, size=size)
+        if invert is not None:
+            img = UserImage(img.value, img.sketch, str(invert))
+        x = to_model_input(img, channels=state.info.channels if image_kind else 1,
+                           size=state.info.size if image_kind else 32)
         setattr(inputs, name, x.to(state.device))
     return inputs
+
+
+def task_inputs(task: Task, values: dict[str, Any], state: ModelState) -> Any:
+    """The task's inputs exactly as the family receives them (validated, images converted for ``state``)."""
+    return convert_images(*parse_task_inputs(task, values), state)
 
 
 def run_task(registry: Any, family: str, weights: str, task: str, values: dict[str, Any],
@@ -61,10 +70,10 @@ def run_task(registry: Any, family: str, weights: str, task: str, values: dict[s
     """Validate ``values`` against the task's declared inputs, load the weights and run the task."""
     fam = registry.family(family)
     spec = fam.task(task)
-    build_params(spec.inputs, {k: v for k, v in values.items() if not k.endswith("_invert")})  # before loading
+    inputs, inverts = parse_task_inputs(spec, values)  # bad values are refused before any model is loaded
     with _device_lock:
         state = _cache.get(registry, family, weights, pick_device(device))
-        inputs = task_inputs(spec, values, state)
+        convert_images(inputs, inverts, state)
         with registry.guard(family, "infer"):
             result = getattr(fam, task)(state, inputs)
     return _check_result(family, task, result)

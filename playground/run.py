@@ -30,6 +30,8 @@ import torch
 from .contracts import ModelState
 from .errors import ConfigError, PluginError
 
+SCALER_KEY = "_grad_scaler"  # the fp16 scaler's scale and growth tracker, kept in the stash for exact resume
+
 
 def lr_factor(schedule: str, step: int, horizon: int) -> float:
     """The learning-rate multiplier at optimisation step ``step`` (0-based) of a schedule spanning ``horizon``."""
@@ -100,14 +102,13 @@ class Run:
         cfg = state.config
         self.state = state
         self.dist = dist or Distributed()
-        self.accum = int(getattr(cfg, "grad_accum", 1))
-        self.clip = float(getattr(cfg, "grad_clip", 0.0))
-        self.schedule = str(getattr(cfg, "lr_schedule", "constant"))
-        self.horizon = int(getattr(cfg, "lr_horizon", 0)) or int(cfg.steps)
-        self.dtype = autocast_dtype(str(getattr(cfg, "precision", "auto")), state.device)
+        self.accum, self.clip, self.schedule = cfg.grad_accum, cfg.grad_clip, cfg.lr_schedule
+        self.horizon = cfg.lr_horizon or cfg.steps
+        self.dtype = autocast_dtype(cfg.precision, state.device)
         self.scaler = torch.amp.GradScaler(state.device.type) if self.dtype == torch.float16 else None
-        if self.scaler is not None and "_grad_scaler" in state.stash:
-            self.scaler.load_state_dict(_scaler_state(state.stash["_grad_scaler"]))
+        if self.scaler is not None and SCALER_KEY in state.stash:
+            scale, tracker = state.stash[SCALER_KEY].tolist()
+            self.scaler.load_state_dict({**self.scaler.state_dict(), "scale": scale, "_growth_tracker": int(tracker)})
         self.micro = 0  # which micro-batch of the current step is running (0 .. accum-1)
         self._params = {name: [p for g in opt.param_groups for p in g["params"]]
                         for name, opt in state.optimizers.items()}
@@ -210,7 +211,8 @@ class Run:
         """After every micro-batch of a step: update the fp16 scaler once and keep its state for resume."""
         if self.scaler is not None:
             self.scaler.update()
-            self.state.stash["_grad_scaler"] = _scaler_tensor(self.scaler)
+            sd = self.scaler.state_dict()
+            self.state.stash[SCALER_KEY] = torch.tensor([sd["scale"], sd["_growth_tracker"]], dtype=torch.float64)
         for opt in self.state.optimizers.values():  # a family that forgot run.step must not leak gradients on
             opt.zero_grad(set_to_none=True)
 
@@ -232,13 +234,3 @@ def run_step(run: Run, family: Any, micro: list[Any], part: str | None = None) -
             sums[k] = v if k not in sums else sums[k] + v
     run.end_step()
     return {k: v / len(micro) for k, v in sums.items()} if len(micro) > 1 else sums
-
-
-def _scaler_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor:
-    sd = scaler.state_dict()
-    return torch.tensor([sd.get("scale", 65536.0), sd.get("_growth_tracker", 0)], dtype=torch.float64)
-
-
-def _scaler_state(t: torch.Tensor) -> dict[str, Any]:
-    return {"scale": float(t[0]), "_growth_tracker": int(t[1]), "growth_factor": 2.0, "backoff_factor": 0.5,
-            "growth_interval": 2000}

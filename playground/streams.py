@@ -56,8 +56,6 @@ def spec_of(stream: Stream, cfg: TrainConfig) -> DataSpec:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"Stream {stream.name!r} reads its dataset from config field {stream.field!r}, which "
                           f"is missing or empty.")
-    if not 8 <= stream.size <= 512 and stream.kind == "image":
-        raise ConfigError(f"Stream {stream.name!r}: image size {stream.size} is outside 8..512.")
     return DataSpec(name=name, split="train", size=stream.size, exclude_classes=tuple(stream.exclude_classes),
                     channels=stream.channels)
 
@@ -94,10 +92,9 @@ def load_streams(registry: Any, family: ModelFamily, cfg: TrainConfig, device: t
 
 def micro_size(cfg: TrainConfig, world: int) -> int:
     """Items of one micro-batch on one process; a clear error when the batch does not split evenly."""
-    accum = int(getattr(cfg, "grad_accum", 1))
-    parts = accum * world
+    parts = cfg.grad_accum * world
     if cfg.batch_size % parts:
-        raise ConfigError(f"Batch size {cfg.batch_size} does not split into {accum} micro-batch(es) × {world} "
+        raise ConfigError(f"Batch size {cfg.batch_size} does not split into {cfg.grad_accum} micro-batch(es) × {world} "
                           f"process(es); use a multiple of {parts}.")
     return cfg.batch_size // parts
 
@@ -119,7 +116,6 @@ def draw_step(streams: dict[str, StreamData], cfg: TrainConfig, generator: torch
     meaning. Full-batch streams give every micro-batch all items (not sharded). ``one_row``: one row per stream
     whatever ``per_step`` says (the lab's single-part updates).
     """
-    accum = int(getattr(cfg, "grad_accum", 1))
     mb = micro_size(cfg, world)
     rows = {}
     for name, sd in streams.items():
@@ -128,7 +124,7 @@ def draw_step(streams: dict[str, StreamData], cfg: TrainConfig, generator: torch
             rows[name] = torch.randint(len(sd), (n_rows, cfg.batch_size), generator=generator,
                                        device=generator.device)
     micro = []
-    for m in range(accum):
+    for m in range(cfg.grad_accum):
         parts: dict[str, Batch] = {}
         for name, sd in streams.items():
             if sd.stream.full:
@@ -136,8 +132,7 @@ def draw_step(streams: dict[str, StreamData], cfg: TrainConfig, generator: torch
                 continue
             lo = (m * world + rank) * mb
             parts[name] = _take(sd, rows[name][:, lo:lo + mb].reshape(-1), channels_last)
-        first = next(iter(parts.values()))
-        micro.append(Batch(first.x, first.y, parts))
+        micro.append(Batch.of(parts))
     return micro
 
 
@@ -148,5 +143,4 @@ def preview_batch(streams: dict[str, StreamData], device: torch.device) -> Batch
     for name, sd in streams.items():
         n = min(64 if isinstance(sd.data, ImageData) else 1000, len(sd))
         parts[name] = _take(sd, torch.randint(len(sd), (n,), generator=gen, device=device), False)
-    first = next(iter(parts.values()))
-    return Batch(first.x, first.y, parts)
+    return Batch.of(parts)
