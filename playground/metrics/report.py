@@ -48,12 +48,14 @@ class QualityReport:
 
 
 def _real(registry: Any, ev: Evaluator, dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Evaluator features, logits and images of a whole split, computed once per process."""
+    """Evaluator features, logits and images of a whole split, computed once per process. ``registry`` is the
+    registry or a ``load(DataSpec)`` function (what a family's ``evaluate`` gets)."""
     key = (dataset, split, id(ev))
     with _real_lock:
         if key in _real_cache:
             return _real_cache[key]
-    data = load_dataset(registry.datasets, DataSpec(dataset, split=split))
+    spec = DataSpec(dataset, split=split)
+    data = registry(spec) if callable(registry) else load_dataset(registry.datasets, spec)
     if not isinstance(data, ImageData):
         raise DataError(f"{dataset!r} is not an image dataset.")
     x = data.float_images()
@@ -72,7 +74,8 @@ def _scores(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.Tensor) -
 
 def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: int = 0,
                    reference_split: str = "train", neighbours: int = 8, inception: bool = False) -> QualityReport:
-    """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator."""
+    """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator. ``registry``: the
+    registry, or the ``load`` function a family's ``evaluate`` gets."""
     ev = load_evaluator(dataset)
     if images.ndim != 4 or images.shape[1] != ev.in_chans:
         raise DataError(f"Images of shape {tuple(images.shape)} do not fit the {dataset} evaluator "

@@ -21,6 +21,15 @@ class _Identity(nn.Module):
         return x
 
 
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB for images in [-1, 1] (torchmetrics, data range 1 after mapping to [0, 1]).
+    Capped at 100 dB: identical images would give inf, which JSON cannot carry."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    out = peak_signal_noise_ratio((a + 1) / 2, (b + 1) / 2, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    return out.clamp(max=100.0)
+
+
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 

@@ -10,6 +10,7 @@ from torch import nn
 
 import playground as pg
 from playground.data import DataSpec
+from playground.metrics.scores import psnr
 
 from .nets import Decoder, Encoder
 from .noise import NOISE_KINDS, corrupt, corrupt_mixed
@@ -57,15 +58,6 @@ class EvaluateIn:
     n: int = pg.param(300, min=10, max=10_000, help="Test images per set (at most what the split holds).")
     outlier_dataset: str = pg.param("shapes", help="Dataset whose images count as anomalies.")
     seed: int = pg.param(0, min=0, max=2**31 - 1, help="Seed of the evaluation noise.")
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB for images in [-1, 1] (torchmetrics, data range 1 after mapping to [0, 1]).
-    Capped at 100 dB: identical images would give inf, which JSON cannot carry."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio
-
-    out = peak_signal_noise_ratio((a + 1) / 2, (b + 1) / 2, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    return out.clamp(max=100.0)
 
 
 class Autoencoder(pg.ModelFamily):
