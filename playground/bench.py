@@ -2,7 +2,8 @@
 
 1. Training throughput: the engine vs a plain reference loop (DataLoader over a TensorDataset, a
    per-step ``.item()``), same family code, model, data, batch size and number of steps.
-2. Inference latency for a 64-image grid: in-process and through the HTTP API.
+2. Inference latency for a 64-image grid: in-process and through the HTTP API. With ``--tasks``: every task's
+   latency and one evaluation's time (``--eval KEY=VALUE`` sets its inputs).
    With ``--precision``: fp32 vs bf16 autocast steps/s and CUDA peak memory (batch 256).
    With ``--processes``: the same run in 1 and 2 CPU processes (torchrun, gloo), steps/s of each.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
@@ -157,6 +158,35 @@ def bench_inference(registry: Any, family: str, weights: str, device: str, repea
         run_task(registry, family, weights, "generate", {**values, "seed": i}, device)
         times.append(time.perf_counter() - t)
     return {"inprocess_grid64_ms_median": 1000 * statistics.median(times)}
+
+
+def bench_tasks(registry: Any, family: str, weights: str, device: str, repeats: int,
+                evaluate_values: dict[str, Any]) -> dict[str, float]:
+    """Median latency of every declared task at its default inputs (a real test digit for image inputs), and the
+    time of one evaluation with ``evaluate_values`` (e.g. the VAE's IWAE bound over the test split)."""
+    from playground.data import DataSpec, load_dataset
+    from playground.images import UserImage, tensor_to_pil
+    from playground.inference import run_evaluate, run_task
+    from playground.params import ImageInput, param_specs
+
+    fam = registry.family(family)
+    digit = tensor_to_pil(load_dataset(registry.datasets, DataSpec("digits", split="test")).float_images()[0], 4)
+    out: dict[str, float] = {}
+    for task in fam.tasks:
+        values = {s.name: UserImage(digit) for s in param_specs(task.inputs) if s.type is ImageInput}
+        run_task(registry, family, weights, task.name, values, device)  # load + warm up
+        times = []
+        for _ in range(max(3, repeats // 4)):
+            t = time.perf_counter()
+            run_task(registry, family, weights, task.name, values, device)
+            times.append(time.perf_counter() - t)
+        out[f"task_{task.name}_ms_median"] = 1000 * statistics.median(times)
+    if fam.evaluate_inputs is not None:
+        t = time.perf_counter()
+        run_evaluate(registry, family, weights, evaluate_values, device)
+        out["evaluate_s (" + ", ".join(f"{k}={v}" for k, v in evaluate_values.items()) + ")"] = \
+            time.perf_counter() - t
+    return out
 
 
 def bench_app(repeats: int) -> dict[str, float]:
@@ -320,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", action="store_true", help="also train at fp32 and bf16 autocast on --device: "
                    "steps/s and (CUDA) peak memory of each")
     p.add_argument("--precision-batch", type=int, default=256, help="batch size of the --precision runs")
+    p.add_argument("--tasks", action="store_true", help="also the latency of every task of --family on --weights and "
+                   "the time of one evaluation (set its inputs with --eval KEY=VALUE)")
+    p.add_argument("--eval", action="append", default=[], metavar="KEY=VALUE",
+                   help="an evaluation input for --tasks (repeat), e.g. --eval quality_n=0 --eval iwae_k=64")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -333,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
+        if a.tasks:
+            evaluate_values = dict(kv.split("=", 1) for kv in a.eval)
+            results.update(bench_tasks(reg, a.family, a.weights, a.device, a.repeats, evaluate_values))
         if a.precision:
             results.update(bench_precision(reg, a.family, a.steps, a.precision_batch, a.device))
         if a.processes:

@@ -333,3 +333,41 @@ def test_every_endpoint_refuses_path_like_weights(server, ref, digit_png):
     for args, name in calls:
         with pytest.raises(AppError, match="paths are not accepted|outside the weights folders"):
             client.predict(*args, api_name=name)
+
+
+def test_vae_tab_endpoints(server, digit_png, shape_png):
+    """Every VAE task through the real server on the shipped weights, with the outputs a user sees."""
+    client, _, _ = server
+    digit = handle_file(str(digit_png))
+    gallery, values = client.predict("digits", 16, 0, "auto", 1.0, -1, api_name="/vae_generate")
+    assert len(gallery) == 1 and values["sampler"] == "mixture" and "mixture" in values["sampler used"]
+    gallery, values = client.predict("digits", digit, None, "auto", 3, 0, -1, api_name="/vae_reconstruct")
+    assert [g["caption"] for g in gallery][:2] == ["input", "reconstruction (posterior mean)"]
+    assert values["PSNR of the reconstruction (dB)"] > 20 and values["KL of this input (nats)"] > 1
+    gallery, values, gif = client.predict("digits", digit, None, "auto", handle_file(str(shape_png)), None, "auto",
+                                          6, "spherical", -1, api_name="/vae_interpolate")
+    with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
+        assert im.format == "GIF" and im.n_frames >= 6
+    _, values, _ = client.predict("digits", 1, 2, 5, "linear", "prior", -1, api_name="/vae_interpolate_seeds")
+    assert values["sampler"] == "prior" and len(values["|z| along the path"]) == 5
+    _, values = client.predict("digits", digit, None, "auto", 4, 3.0, 5, -1, api_name="/vae_traverse")
+    assert {"row 1", "row 4", "active units"} <= set(values) and "row 5" not in values
+    gallery, values, chart = client.predict("digits", 8, -1, api_name="/vae_latent_map")
+    assert len(gallery) == 1 and "principal directions" in values["view"]
+    _, values = client.predict("digits-conditional", 8, 0, "auto", 1.0, 7, api_name="/vae_generate")
+    assert values["class"] == 7
+
+
+def test_vae_bad_inputs_are_clear_errors(server, digit_png):
+    client, _, _ = server
+    for args, match in [
+        (("digits", 16, 0, "bogus", 1.0, -1), "must be one of"),
+        (("digits", 16, 0, "auto", 1.0, 3), "unconditional"),
+        (("digits-conditional", 16, 0, "auto", 1.0, 12), "not among this model's 10 classes"),
+        (("digits", 100000, 0, "auto", 1.0, -1), "at most 256"),
+        (("digits", 16, 0, "auto", float("nan"), -1), "finite"),
+    ]:
+        with pytest.raises(AppError, match=match):
+            client.predict(*args, api_name="/vae_generate")
+    with pytest.raises(AppError, match="No image given"):
+        client.predict("digits", None, None, "auto", 3, 0, -1, api_name="/vae_reconstruct")

@@ -11,7 +11,8 @@ import playground as pg
 from playground.checkpoint import model_file, read_tensors
 from playground.data import DataSpec, load_dataset
 from playground.engine import Trainer
-from playground.inference import run_task, sample_classes
+from playground.inference import model_cache, run_quality, run_task, sample_classes
+from playground.metrics.report import quality_report
 from playground.models import load_model, untrained_like
 from plugins.vae.disentangle import mutual_information_gap
 from plugins.vae.elbo import (
@@ -216,7 +217,6 @@ def test_unconditional_model_refuses_class_sampling(trained, registry, home):
         sample_classes(registry, "vae", "run/small", [1], 2)
 
 
-# -- shipped weights ---------------------------------------------------------------------------------------
 def test_bad_sampler_and_class_are_clear_errors(trained, registry):
     _, state = trained
     fam = registry.family("vae")
@@ -225,3 +225,73 @@ def test_bad_sampler_and_class_are_clear_errors(trained, registry):
         fam.resolve_sampler(state_no_mix, "mixture")
     with pytest.raises(pg.ConfigError, match="must be one of"):
         run_task(registry, "vae", "digits", "generate", {"sampler": "bogus"})
+
+
+# -- shipped weights: the targets their cards state ----------------------------------------------------------
+def _test_digits(registry):
+    return load_dataset(registry.datasets, DataSpec("digits", split="test"))
+
+
+def test_shipped_vae_samples_beat_the_shipped_autoencoder_and_gan(registry):
+    """Measured in one run at the cards' protocol (n = 1000, seed 0): prior samples beat the AE's samples; the
+    mixture sampler's FID is at most half the GAN's."""
+    (_, ae, _), = run_quality(registry, "autoencoder", ["digits"], 1000, seed=0)
+    (_, gan, _), = run_quality(registry, "gan", ["digits"], 1000, seed=0)
+    state = model_cache().get(registry, "vae", "digits", torch.device("cpu"))
+    fam = registry.family("vae")
+    scores = {s: quality_report(registry, fam.sample(state, 1000, torch.Generator().manual_seed(0), sampler=s),
+                                "digits").scores for s in ("prior", "mixture")}
+    assert scores["prior"]["FID"] < ae.scores["FID"], (scores["prior"]["FID"], ae.scores["FID"])
+    assert scores["mixture"]["FID"] <= 0.5 * gan.scores["FID"], (scores["mixture"]["FID"], gan.scores["FID"])
+    assert scores["mixture"]["smallest class %"] >= 5
+
+
+def test_shipped_vae_does_not_memorise_and_reconstructs_sharply(registry):
+    from playground.metrics.scores import psnr
+
+    state = model_cache().get(registry, "vae", "digits", torch.device("cpu"))
+    fam = registry.family("vae")
+    train = load_dataset(registry.datasets, DataSpec("digits", split="train")).float_images().flatten(1)
+    test = _test_digits(registry).float_images()
+    samples = fam.sample(state, 300, torch.Generator().manual_seed(0), sampler="mixture").flatten(1)
+    # Samples sit as far from their nearest training image as real unseen digits do (a copy would sit at 0).
+    sample_nn = torch.cdist(samples, train).min(1).values.median()
+    real_nn = torch.cdist(test.flatten(1)[:300], train).min(1).values.median()
+    assert sample_nn > 0.6 * real_nn, (float(sample_nn), float(real_nn))
+    mu, _ = fam.encode(state, test)
+    assert float(psnr(fam.decode(state, mu), test).mean()) > 26
+
+
+def test_shipped_conditional_vae_draws_the_digit_asked_for(registry):
+    from playground.metrics.evaluator import load_evaluator
+
+    images = sample_classes(registry, "vae", "digits-conditional", list(range(10)), 100, seed=0)
+    _, logits = load_evaluator("digits").embed(images)
+    asked = torch.arange(10).repeat_interleave(100)
+    accuracy = float((logits.argmax(1) == asked).float().mean())
+    assert accuracy >= 0.95, accuracy
+
+
+def test_larger_beta_disentangles_shapes_better(registry):
+    fam = registry.family("vae")
+    data = load_dataset(registry.datasets, DataSpec("shapes", split="test"))
+    mig = {}
+    for ref in ("shapes-beta1", "shapes-beta4"):
+        state = model_cache().get(registry, "vae", ref, torch.device("cpu"))
+        mu, _ = fam.encode(state, data.float_images())
+        mig[ref] = mutual_information_gap(mu, data.factors, data.meta["factor_names"]).mig
+    assert mig["shapes-beta4"] > mig["shapes-beta1"], mig
+
+
+def test_two_d_latent_map_separates_the_digits(registry):
+    """The shipped 2-D model's map: test digits of one class cluster (a 10-NN vote in the plane is mostly right)."""
+    fam = registry.family("vae")
+    state = model_cache().get(registry, "vae", "digits-2d", torch.device("cpu"))
+    data = _test_digits(registry)
+    mu, _ = fam.encode(state, data.float_images())
+    train_codes, train_labels = state.stats["map_codes"], state.stats["map_labels"]
+    nearest = torch.cdist(mu, train_codes).topk(10, largest=False).indices
+    vote = torch.mode(train_labels[nearest], 1).values
+    assert float((vote == data.labels).float().mean()) > 0.7
+    res = fam.latent_map(state, fam.task("latent_map").inputs(grid=10))
+    assert res.values["view"].startswith("axes z1, z2")

@@ -31,6 +31,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 Tensor = torch.Tensor
 LOG_2PI = math.log(2 * math.pi)
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Cov_x(E_q[z_u]) exceeds this
 MIN_LOG_SIGMA = math.log(1e-3)  # a learned decoder σ below 1/1000 of the pixel range only chases noise
 
 
