@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import PlaygroundError
+from .errors import PlaygroundError, PluginError
 from .params import ImageInput, invert_spec, param_specs
 
 
@@ -23,6 +23,9 @@ def _registry(args: argparse.Namespace) -> Any:
 
 def _add_params(parser: argparse.ArgumentParser, cls: type) -> None:
     for s in param_specs(cls):
+        if s.flag in parser._option_string_actions:  # a plugin's field named like one of the command's own flags
+            raise PluginError(f"{cls.__name__}.{s.name} is also a flag of `{parser.prog}` ({s.flag}); the plugin "
+                              "must rename that field.")
         if s.type is ImageInput:
             parser.add_argument(s.flag, dest=s.name, help=f"{s.help} (a file path)")
             inv = invert_spec(s)

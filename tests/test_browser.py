@@ -105,3 +105,31 @@ def test_lab_runs_live_and_pauses(url, browser):
     table = page.locator("#gan2d-lab-table").inner_text()
     assert "nonsaturating" in table and "modes covered" in table.lower()
     page.close()
+
+
+def test_vae_latent_map_updates_live_while_training(url, browser, tmp_path):
+    """The VAE's Train tab: its preview is the latent map, and it is redrawn as the model learns."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="VAE").first.click()
+    page.get_by_role("tab", name="Train", exact=True).click()
+    page.get_by_label("Steps", exact=True).fill("100000")
+    page.get_by_label("Width", exact=True).fill("8")
+    page.get_by_label("Latent dim", exact=True).fill("2")
+    page.get_by_text("Advanced").first.click()
+    page.get_by_label("Sample every", exact=True).fill("20")
+    page.locator("#vae-train-start").click()
+    preview = page.locator("#vae-train-preview img").first
+    preview.wait_for(timeout=60_000)
+    seen = {preview.get_attribute("src")}
+    deadline = time.time() + 90
+    while len(seen) < 3 and time.time() < deadline:  # a new map every 20 steps
+        seen.add(preview.get_attribute("src"))
+        time.sleep(0.2)
+    page.screenshot(path=str(tmp_path / "vae-train.png"), full_page=True)
+    page.locator("#vae-train-stop").click()
+    page.locator("#vae-train-status").get_by_text("stopped").wait_for(timeout=30_000)
+    assert len(seen) >= 3, len(seen)
+    box = preview.bounding_box()
+    assert box["width"] > 1.5 * box["height"]  # the map beside the decoded manifold, not a grid of samples
+    page.close()

@@ -109,3 +109,16 @@ def test_hub_pull_offline_says_so(capsys, home, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     assert main(["hub", "pull", "autoencoder", "someone/absent"]) == 2
     assert "not in the local Hub cache" in capsys.readouterr().err
+
+
+def test_evaluation_input_named_like_a_cli_flag_is_a_clear_plugin_error(capsys, tmp_path):
+    clash = GOOD.replace("class Tiny(pg.ModelFamily):", '''@dataclass
+class EvalIn:
+    samples: int = pg.param(10, min=1, max=100)
+
+
+class Tiny(pg.ModelFamily):
+    evaluate_inputs = EvalIn''')
+    write_plugin(tmp_path / "p", "clashplugin", clash)
+    assert main(["--plugins-dir", str(tmp_path / "p"), "eval", "tiny", "--weights", "x"]) == 2
+    assert "EvalIn.samples is also a flag of `playground eval tiny` (--samples)" in capsys.readouterr().err

@@ -132,7 +132,7 @@ class FamilyTab:
                 status = gr.Markdown("No training run yet.", elem_id=f"{self.name}-train-status")
                 curve = gr.LinePlot(x="step", y="loss", color="series", label="Loss", height=260)
                 preview = gr.Image(label="Preview (from the model being trained)", type="pil", height=300,
-                                   format="png")
+                                   format="png", elem_id=f"{self.name}-train-preview")
         self.resume_dropdown = resume
 
         n_streams = len(pickers)
