@@ -222,6 +222,7 @@ class ModelFamily:
     config: ClassVar[type[TrainConfig]] = TrainConfig
     tasks: ClassVar[tuple[Task, ...]] = ()
     evaluate_inputs: ClassVar[type | None] = None
+    evaluate_chart: ClassVar[str] = "line"  # how the Evaluate tab draws TaskResult.chart: "line" or "bar"
     # Config overrides that make a run tiny but still able to learn: the conformance tests use them.
     smoke_config: ClassVar[dict[str, Any]] = {}
     # Trained on top of these models of other families (see Parent).

@@ -96,7 +96,8 @@ def test_anomaly_separates_a_digit_from_a_shape(server, digit_png, shape_png):
 
 def test_evaluate(server):
     client, _, _ = server
-    values, chart = client.predict("digits-holdout-9", 100, "shapes", 0, api_name="/autoencoder_evaluate")
+    values, chart, pictures = client.predict("digits-holdout-9", 100, "shapes", 0, api_name="/autoencoder_evaluate")
+    assert pictures == []  # the AE's evaluation draws no pictures
     assert values["ROC-AUC digits vs shapes"] > 0.9
     assert values["ROC-AUC held-out class [9] vs rest"] > 0.5
     assert chart["value"]["data"]
@@ -356,6 +357,10 @@ def test_vae_tab_endpoints(server, digit_png, shape_png):
     assert len(gallery) == 1 and "principal directions" in values["view"]
     _, values = client.predict("digits-conditional", 8, 0, "auto", 1.0, 7, api_name="/vae_generate")
     assert values["class"] == 7
+    values, chart, pictures = client.predict("digits", 60, 8, 0, "shapes", 0, api_name="/vae_evaluate")
+    assert "latent map of the test split" in pictures[0]["caption"] and chart["value"]["data"]
+    assert values["IWAE bound, K = 8 (nats per image)"] >= values["ELBO (nats per image)"] - 2
+    assert values["reconstruction PSNR (dB)"] > 20
 
 
 def test_vae_bad_inputs_are_clear_errors(server, digit_png):

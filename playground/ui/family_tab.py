@@ -209,15 +209,17 @@ class FamilyTab:
                 run = gr.Button("Evaluate", variant="primary", elem_id=f"{self.name}-evaluate-run")
             with gr.Column(scale=1):
                 values = gr.JSON(label="Results")
-                chart = chart_component("line")
+                chart = chart_component(fam.evaluate_chart)
+                pictures = gr.Gallery(label="Pictures", format="png", columns=1, height=420, object_fit="contain",
+                                      elem_id=f"{self.name}-evaluate-gallery")
 
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
             result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights), collect(vals))
-            return result.values, chart_update(result.chart, "line")
+            return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
-        run.click(evaluate_fn, [wd, *comps], [values, chart], api_name=f"{self.name}_evaluate", **GPU)
+        run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)
 
     def _quality_panel(self) -> None:
         gr.Markdown("#### Sample quality\nFID, KID, Inception-style score, precision/recall/density/coverage and the "

@@ -76,6 +76,7 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
                    "while it trains.")
     config = VAEConfig
     evaluate_inputs = EvaluateIn
+    evaluate_chart = "bar"  # KL per latent dimension
     smoke_config = {"width": 8, "latent_dim": 8, "batch_size": 32, "lr": 2e-3, "mixture_components": 3}
     tasks = (
         pg.Task("generate", "Generate", GenerateIn, "Decode codes from the prior or the fitted mixture."),
