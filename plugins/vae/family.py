@@ -161,9 +161,9 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
                for i, c in zip(range(0, len(z), CHUNK), z.split(CHUNK), strict=True)]
         return torch.cat(out)
 
-    def _class_labels(self, state: pg.ModelState, n: int, label: int, *, every: bool = False) -> torch.Tensor | None:
+    def _class_labels(self, state: pg.ModelState, n: int, label: int) -> torch.Tensor | None:
         """The labels of n samples: None for an unconditional model (which refuses a class); class ``label`` for
-        all; -1 = every class in turn when ``every``, else class 0."""
+        all (-1 = class 0)."""
         classes = state.info.num_classes
         if not state.config.conditional:
             if label >= 0:
@@ -172,8 +172,6 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
             return None
         if label >= classes:
             raise pg.InputError(f"Class {label} is not among this model's {classes} classes (0–{classes - 1}).")
-        if label < 0 and every:
-            return torch.arange(n, device=state.device) % classes
         return torch.full((n,), max(label, 0), device=state.device, dtype=torch.long)
 
     @torch.no_grad()

@@ -4,7 +4,6 @@ it uses the family's encode/decode/sample and knows nothing of the UI."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -96,22 +95,22 @@ class Tasks:
     def generate(self, state: pg.ModelState, inp: GenerateIn) -> pg.TaskResult:
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         used = self.resolve_sampler(state, inp.sampler)
-        labels = self._class_labels(state, inp.n, inp.label, every=True)
-        imgs = self.sample(state, inp.n, gen, labels=labels, sampler=used, temperature=inp.temperature)
-        classes = state.info.num_classes
-        nrow = classes if state.config.conditional and inp.label < 0 else None
-        if nrow:  # one row per class: reorder so row k holds class k
-            order = torch.argsort(labels.cpu() * inp.n + torch.arange(inp.n), stable=True)
-            imgs = imgs[order.to(imgs.device)]
-            nrow = math.ceil(inp.n / classes)
+        n, nrow = inp.n, None
+        labels = self._class_labels(state, n, inp.label)
+        if state.config.conditional and inp.label < 0:  # one row per class, the same number in each
+            classes = state.info.num_classes
+            nrow = max(1, n // classes)
+            n = nrow * classes
+            labels = torch.arange(classes, device=state.device).repeat_interleave(nrow)
+        imgs = self.sample(state, n, gen, labels=labels, sampler=used, temperature=inp.temperature)
         what = ("N(0, I) prior" if used == "prior" else
                 f"Gaussian mixture of {len(state.stats['mixture_weights'])} components fitted to the training "
                 "posteriors")
-        values = {"sampler": used, "sampler used": what, "n": inp.n, "seed": inp.seed,
+        values = {"sampler": used, "sampler used": what, "n": n, "seed": inp.seed,
                   "temperature": inp.temperature}
         if state.config.conditional:
             values["class"] = "one row per class" if inp.label < 0 else inp.label
-        return pg.TaskResult(images=[(f"{inp.n} samples ({used}), seed {inp.seed}",
+        return pg.TaskResult(images=[(f"{n} samples ({used}), seed {inp.seed}",
                                       pg.make_grid(imgs.cpu(), nrow=nrow))], values=values)
 
     def _image_map(self, state: pg.ModelState, marks: torch.Tensor, label: int) -> torch.Tensor:
