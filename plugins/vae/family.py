@@ -303,12 +303,12 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
         given. Returns the picture and a sentence on the projection."""
         centre, axes, share = lm.principal_axes(codes)
         pts = lm.project(codes, centre, axes)
-        extent = lm.map_extent(pts)
+        extent, box = lm.map_extent(pts), lm.mosaic_extent(pts)
         names = tuple(str(i) for i in range(state.info.num_classes))
-        left = lm.scatter(pts, labels, names, extent, title=title,
+        left = lm.scatter(pts, labels, names, extent, title=title, box=box,
                           marks=None if marks is None else lm.project(marks, centre, axes))
         y = self._class_labels(state, grid * grid, label)
-        right = lm.mosaic(lambda z: self.decode(state, z.to(state.device), y), centre, axes, extent, grid)
+        right = lm.mosaic(lambda z: self.decode(state, z.to(state.device), y), centre, axes, box, grid)
         below = lm.kl_bars(kl, active, 2 * lm.PANEL + 8) if kl is not None else None
         latent = codes.shape[1]
         how = (f"axes z1, z2 of the {latent}-D latent" if latent <= 2 else

@@ -61,11 +61,25 @@ def map_extent(points: torch.Tensor) -> Extent:
     return Extent.around(box, pts.clamp(-50, 50), margin=0.08)
 
 
+def mosaic_extent(points: torch.Tensor) -> Extent:
+    """The square the manifold mosaic decodes: where most codes are (2nd to 98th percentile of each axis), so the
+    mosaic shows the decoder where it was trained rather than its extrapolation around outliers."""
+    pts = points[torch.isfinite(points).all(1)].float()
+    if len(pts) < 2:
+        return Extent(-2.0, 2.0, -2.0, 2.0)
+    lo, hi = torch.quantile(pts, 0.02, dim=0), torch.quantile(pts, 0.98, dim=0)
+    return Extent.around(torch.stack([lo, hi]), margin=0.0)
+
+
 def scatter(points: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str], extent: Extent, *,
-            marks: torch.Tensor | None = None, title: str = "") -> Image.Image:
-    """Posterior means (N×2) coloured by class, the prior's 1σ/2σ/3σ circles, and ``marks`` (M×2) as stars."""
+            marks: torch.Tensor | None = None, box: Extent | None = None, title: str = "") -> Image.Image:
+    """Posterior means (N×2) coloured by class, the prior's 1/2/3-sd circles, ``marks`` (M×2) as stars and ``box``
+    (the mosaic's region) as a rectangle."""
     img = Image.new("RGB", (PANEL, PANEL), (252, 252, 252))
     draw = ImageDraw.Draw(img)
+    if box is not None:
+        (bx0, by0), (bx1, by1) = extent.to_pixels(np.array([[box.x0, box.y1], [box.x1, box.y0]]), PANEL)
+        draw.rectangle((bx0, by0, bx1, by1), outline=(120, 120, 120))
     (cx, cy), = extent.to_pixels(np.zeros((1, 2)), PANEL)
     scale = PANEL / (extent.x1 - extent.x0)
     for r in (1, 2, 3):
@@ -79,7 +93,7 @@ def scatter(points: torch.Tensor, labels: torch.Tensor | None, class_names: Sequ
         for x, y in extent.to_pixels(marks.float().cpu().numpy(), PANEL):
             draw.regular_polygon((float(x), float(y), 9.0), 5, fill=(0, 0, 0), outline=(255, 255, 255))
     lines = [title] if title else []
-    lines.append("grey circles: the prior's 1, 2 and 3 standard deviations")
+    lines.append("circles: the prior's 1, 2 and 3 standard deviations")
     for i, line in enumerate(lines):
         _text(draw, (6, 4 + 15 * i), line)
     if labels is not None and class_names:
@@ -131,7 +145,7 @@ def side_by_side(left: Image.Image, right: torch.Tensor, below: Image.Image | No
     canvas = Image.new("RGB", (2 * PANEL + 8, height), (255, 255, 255))
     canvas.paste(left, (0, 0))
     canvas.paste(tile, (PANEL + 8, 0))
-    _text(ImageDraw.Draw(canvas), (PANEL + 14, 4), "decoded grid over the same view")
+    _text(ImageDraw.Draw(canvas), (PANEL + 14, 4), "codes in the grey box, decoded")
     if below is not None:
         canvas.paste(below.resize((2 * PANEL + 8, below.height)), (0, PANEL))
     return to_tensor(canvas)
