@@ -114,8 +114,8 @@ def test_vae_latent_map_updates_live_while_training(url, browser, tmp_path):
     page.get_by_role("tab", name="VAE").first.click()
     page.get_by_role("tab", name="Train", exact=True).click()
     page.get_by_label("Steps", exact=True).fill("100000")
-    page.get_by_label("Width", exact=True).fill("8")
-    page.get_by_label("Latent dim", exact=True).fill("2")
+    page.get_by_label("number input for Width").fill("8")  # sliders: type into their number box
+    page.get_by_label("number input for Latent dim").fill("2")
     page.get_by_text("Advanced").first.click()
     page.get_by_label("Sample every", exact=True).fill("20")
     page.locator("#vae-train-start").click()

@@ -18,7 +18,15 @@ from .common import GPU, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files
 from .lab_tab import LabPanel
 from .quality import quality_outputs
-from .widgets import animation_file, build_inputs, chart_component, chart_update, gallery_value, param_component
+from .widgets import (
+    animation_file,
+    build_inputs,
+    chart_component,
+    chart_update,
+    gallery_value,
+    param_component,
+    sentence_case,
+)
 
 POLL_SECONDS = 1.0
 
@@ -103,7 +111,7 @@ class FamilyTab:
             return param_component(spec)
         refs = weight_refs(parent.family)
         return gr.Dropdown(choices=refs, value=spec.default if spec.default in refs else (refs or [None])[0],
-                           label=spec.label.capitalize(), allow_custom_value=True,
+                           label=sentence_case(spec.label), allow_custom_value=True,
                            info=f"{spec.help} ({parent.family} weights; the run records which, with a hash)")
 
     def _train_panel(self) -> None:

@@ -16,9 +16,14 @@ from ..params import ImageInput, ParamSpec, invert_spec
 DISPLAY_SIDE = 160  # small images are upscaled (nearest) to about this many pixels for display
 
 
+def sentence_case(label: str) -> str:
+    """A label's first letter upper-cased, the rest kept ("KL warm-up steps", "σ (Gaussian)", "LR schedule")."""
+    return label[:1].upper() + label[1:] if label[:1].isascii() else label
+
+
 def param_component(spec: ParamSpec, *, value: Any = None, choices: list[str] | None = None) -> gr.components.Component:
     """One input component for a declared parameter (images are handled by :func:`image_components`)."""
-    label, info = spec.label.capitalize(), spec.help or None
+    label, info = sentence_case(spec.label), spec.help or None
     value = spec.default if value is None else value
     if choices is not None or spec.choices is not None:
         return gr.Dropdown(choices=list(choices if choices is not None else spec.choices), value=value, label=label,
@@ -46,7 +51,7 @@ def image_components(spec: ParamSpec) -> tuple[gr.Image, gr.Sketchpad]:
     """An upload and a sketchpad for one image input; the upload wins when both are given."""
     with gr.Tabs():
         with gr.Tab("Upload"):
-            up = gr.Image(type="pil", image_mode=None, sources=["upload", "clipboard"], label=spec.label.capitalize(),
+            up = gr.Image(type="pil", image_mode=None, sources=["upload", "clipboard"], label=sentence_case(spec.label),
                           height=260)
         with gr.Tab("Draw"):
             sk = gr.Sketchpad(type="numpy", image_mode="L", label="Draw (light background, dark ink)",
