@@ -140,4 +140,6 @@ def chart_update(chart: Chart | None, kind: str) -> Any:
     kwargs: dict[str, Any] = {"value": chart_frame(chart), "x": chart.x, "y": chart.y, "label": chart.title}
     if chart.color:
         kwargs["color"] = chart.color
+    if kind == "bar" and chart.rows and isinstance(chart.rows[0][chart.x], str):
+        kwargs["sort"] = list(dict.fromkeys(r[chart.x] for r in chart.rows))  # the family's order, not A–Z
     return gr.update(**kwargs)
