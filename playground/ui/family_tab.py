@@ -72,7 +72,7 @@ class FamilyTab:
                     gr.Examples([[f] for f in self.examples], inputs=[comps[0]], label="Examples (click one)")
                 run = gr.Button(task.title, variant="primary", elem_id=f"{self.name}-{task.name}-run")
             with gr.Column(scale=1):
-                gallery = gr.Gallery(label="Output", format="png", columns=3, height=300, object_fit="contain",
+                gallery = gr.Gallery(label="Output", format="png", columns=3, height="auto", object_fit="contain",
                                      elem_id=f"{self.name}-{task.name}-gallery")
                 values = gr.JSON(label="Values")
                 outputs = [gallery, values]
