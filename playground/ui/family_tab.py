@@ -99,7 +99,7 @@ class FamilyTab:
         """One dataset picker per declared stream, offering the registered datasets that fit it."""
         fitting = [n for n, d in self.registry.datasets.items()
                    if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
-        label = "Dataset" if stream.field == "dataset" else stream.field.replace("_", " ").capitalize()
+        label = "Dataset" if stream.field == "dataset" else sentence_case(stream.field.replace("_", " "))
         folders = ", or folder:PATH for your own images" if stream.kind == "image" else ""
         return gr.Dropdown(choices=fitting, value=default if default in fitting else (fitting or [None])[0],
                            label=label, allow_custom_value=True, info=f"A registered dataset{folders}.")

@@ -83,6 +83,14 @@ def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar)
 
 
+def active_units(mu: Tensor) -> Tensor:
+    """Which latent dimensions are active over a set of posterior means (N×L): Cov_x(E_q[z_u]) > the threshold
+    (Burda et al. 2016). One item says nothing about spread: every dimension counts as active then."""
+    if len(mu) < 2:
+        return torch.ones(mu.shape[1], dtype=torch.bool, device=mu.device)
+    return mu.var(0) > ACTIVE_THRESHOLD
+
+
 def reparameterise(mu: Tensor, logvar: Tensor, generator: torch.Generator | None) -> Tensor:
     """z = μ + σ ⊙ ε with ε ~ N(0, I) from ``generator``: differentiable in μ and σ."""
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)

@@ -14,7 +14,7 @@ import playground as pg
 from playground.data import DataSpec
 
 from .disentangle import mutual_information_gap
-from .elbo import ACTIVE_THRESHOLD, LIKELIHOODS, bits_per_dim, kl_per_dim
+from .elbo import LIKELIHOODS, active_units, bits_per_dim, kl_per_dim
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Evaluation:
         values["reconstruction SSIM"] = round(float(ssim((recon + 1) / 2, (x + 1) / 2, data_range=1.0)), 4)
         kl = kl_per_dim(mu, logvar).mean(0)
         values["KL (nats per image)"] = round(float(kl.sum()), 3)
-        values["active units"] = f"{int((mu.var(0) > ACTIVE_THRESHOLD).sum())} of {len(kl)}"
+        values["active units"] = f"{int(active_units(mu).sum())} of {len(kl)}"
         images = []
         fig, how = self.map_figure(state, mu, y, grid=12, title=f"{len(mu)} test codes")
         images.append((f"latent map of the test split ({how})", fig))
@@ -80,16 +80,17 @@ class Evaluation:
         """ROC-AUC of two anomaly scores: −ELBO (the likelihood's view) and the reconstruction error (the
         autoencoder's protocol, so the two families compare). Likelihoods can rank simple outliers as *more*
         likely than the data (Nalisnick et al. 2019); showing both makes that visible."""
-        def scores(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            nelbo = -self.elbo(state, images, None, torch.Generator(state.device).manual_seed(inp.seed))
+        def recon_error(images: torch.Tensor) -> torch.Tensor:
             y = self._given_or_best(state, images, None)
             recon = self.decode(state, self.encode(state, images, y)[0], y)
-            return nelbo, ((recon - images) ** 2).flatten(1).mean(1)
+            return ((recon - images) ** 2).flatten(1).mean(1)
 
-        inliers = (-elbo, scores(x)[1])
+        inliers = (-elbo, recon_error(x))  # the inliers' −ELBO is the one evaluate already has
 
         def aucs(name: str, outliers: torch.Tensor) -> None:
-            for how, a, b in zip(("−ELBO", "reconstruction error"), inliers, scores(outliers), strict=True):
+            nelbo = -self.elbo(state, outliers, None, torch.Generator(state.device).manual_seed(inp.seed))
+            for how, a, b in zip(("−ELBO", "reconstruction error"), inliers, (nelbo, recon_error(outliers)),
+                                 strict=True):
                 truth = np.r_[np.zeros(len(a)), np.ones(len(b))]
                 values[f"anomaly ROC-AUC by {how}, {name}"] = round(
                     float(roc_auc_score(truth, torch.cat([a, b]).cpu().numpy())), 4)

@@ -17,6 +17,7 @@ from . import latent_map as lm
 from .elbo import (
     ACTIVE_THRESHOLD,
     LIKELIHOODS,
+    active_units,
     bits_per_dim,
     iwae_bound,
     kl_per_dim,
@@ -136,30 +137,31 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
         out = {"loss": loss.detach(), "reconstruction (nats)": -log_px.mean().detach(), "KL (nats)": kl.mean().detach(),
                "ELBO (nats)": elbo.mean(),
                "bits/dim": bits_per_dim(-elbo.mean(), dims, LIKELIHOODS[cfg.likelihood].density),
-               "active units": (mu.detach().var(0) > ACTIVE_THRESHOLD).sum().float() if len(mu) > 1
-               else torch.zeros((), device=mu.device)}
+               "active units": active_units(mu.detach()).sum().float() * (len(mu) > 1)}
         if m["decoder"].log_sigma is not None:
             out["decoder σ"] = m["decoder"].sigma().detach()
         return out
 
     # -- encoding and decoding ------------------------------------------------------------------------------
+    def _chunks(self, state: pg.ModelState, t: torch.Tensor, y: torch.Tensor | None
+                ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """``t`` in CHUNK-sized pieces, each with its labels (None for an unconditional model)."""
+        y = self._labels(state, y)
+        return [(t[i:i + CHUNK], None if y is None else y[i:i + CHUNK]) for i in range(0, len(t), CHUNK)]
+
     @torch.no_grad()
     def encode(self, state: pg.ModelState, x: torch.Tensor, y: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior μ and log σ² (float) of images ``x`` in chunks."""
-        y = self._labels(state, y)
-        parts = [state.modules["encoder"](c, None if y is None else y[i:i + CHUNK])
-                 for i, c in zip(range(0, len(x), CHUNK), x.split(CHUNK), strict=True)]
+        parts = [state.modules["encoder"](c, yc) for c, yc in self._chunks(state, x, y)]
         return torch.cat([p[0] for p in parts]).float(), torch.cat([p[1] for p in parts]).float()
 
     @torch.no_grad()
     def decode(self, state: pg.ModelState, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The images codes ``z`` decode to (the likelihood's mean), in [-1, 1]."""
-        y = self._labels(state, y)
         mean = LIKELIHOODS[state.config.likelihood].mean
-        out = [mean(state.modules["decoder"](c, None if y is None else y[i:i + CHUNK]).float()) * 2 - 1
-               for i, c in zip(range(0, len(z), CHUNK), z.split(CHUNK), strict=True)]
-        return torch.cat(out)
+        return torch.cat([mean(state.modules["decoder"](c, yc).float()) * 2 - 1
+                          for c, yc in self._chunks(state, z, y)])
 
     def _class_labels(self, state: pg.ModelState, n: int, label: int) -> torch.Tensor | None:
         """The labels of n samples: None for an unconditional model (which refuses a class); class ``label`` for
@@ -269,8 +271,7 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
         y = self._given_or_best(state, x, y)
         mu, logvar = self.encode(state, x, y)
         z = reparameterise(mu, logvar, generator)
-        out = torch.cat([state.modules["decoder"](c, None if y is None else y[i:i + CHUNK])
-                         for i, c in zip(range(0, len(z), CHUNK), z.split(CHUNK), strict=True)])
+        out = torch.cat([state.modules["decoder"](c, yc) for c, yc in self._chunks(state, z, y)])
         return self.log_px(state, out, x) - kl_per_dim(mu, logvar).sum(1)
 
     @torch.no_grad()
@@ -324,7 +325,7 @@ class VAE(Tasks, Evaluation, pg.ModelFamily):
         mu, logvar = self.encode(state, batch.x, batch.y)
         kl = kl_per_dim(mu, logvar).mean(0)
         order = torch.argsort(kl, descending=True)
-        active = (mu.var(0) > ACTIVE_THRESHOLD) if len(mu) > 1 else torch.ones_like(kl, dtype=torch.bool)
+        active = active_units(mu)
         label = int(batch.y[0]) if state.config.conditional and batch.y is not None else -1
         img, _ = self.map_figure(state, mu, batch.y, grid=12, label=label, kl=kl[order], active=active[order],
                                  title=f"step {state.step}: {len(mu)} training images")

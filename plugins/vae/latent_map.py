@@ -9,12 +9,14 @@ N(0, I) projects to N(0, I₂) there and its contours stay circles.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from playground.plot2d import Extent
+from playground.plot2d import to_tensor as plot_to_tensor
 
 # Ten well-separated colours (matplotlib's tab10), one per class.
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -46,8 +48,9 @@ def lift(xy: torch.Tensor, centre: torch.Tensor, axes: torch.Tensor) -> torch.Te
     return centre + xy @ axes
 
 
+@lru_cache(maxsize=4)
 def _font(size: int = 12) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    return ImageFont.load_default(size=size)  # read once, not per label of every live frame
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int = 12) -> None:
@@ -132,10 +135,6 @@ def kl_bars(kl: torch.Tensor, active: torch.Tensor, width: int, height: int = 11
     return img
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
-
-
 def side_by_side(left: Image.Image, right: torch.Tensor, below: Image.Image | None = None) -> torch.Tensor:
     """The scatter panel beside the mosaic (resized to the panel), with ``below`` under both: 3×H×W in [-1, 1]."""
     from playground.images import tensor_to_pil
@@ -148,4 +147,4 @@ def side_by_side(left: Image.Image, right: torch.Tensor, below: Image.Image | No
     _text(ImageDraw.Draw(canvas), (PANEL + 14, 4), "codes in the grey box, decoded")
     if below is not None:
         canvas.paste(below.resize((2 * PANEL + 8, below.height)), (0, PANEL))
-    return to_tensor(canvas)
+    return plot_to_tensor(canvas)
