@@ -49,6 +49,10 @@ class PlainRun:
         self.config, self.modules, self.generator, self.device = state.config, state.modules, state.generator, \
             state.device
         self.stash, self.parents = state.stash, state.parents
+        self.last_micro_batch = True  # one batch per step, one process
+        from playground.run import Distributed
+
+        self.dist = Distributed()
 
     def backward(self, loss: torch.Tensor, name: str | None = None) -> None:
         loss.backward()
@@ -65,7 +69,7 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
     from playground.contracts import Batch, DataInfo
     from playground.data import DataSpec, load_dataset
     from playground.engine import Trainer
-    from playground.models import new_state
+    from playground.models import load_parents, new_state
     from playground.params import build_params
 
     fam = registry.family(family)
@@ -89,7 +93,8 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), shuffle=True, drop_last=True,
                                          batch_size=batch_size * per_step)
     info = DataInfo(data.channels, 32, data.num_classes)
-    state = new_state(registry, fam, cfg, {"x": info}, {"x": {}}, dev)
+    parents, records = load_parents(registry, fam, cfg, dev)
+    state = new_state(registry, fam, cfg, {"x": info}, {"x": {}}, dev, parents=parents, parent_records=records)
     state.modules.train()
     run = PlainRun(state)
     done, losses = 0, []

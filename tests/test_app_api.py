@@ -376,3 +376,42 @@ def test_vae_bad_inputs_are_clear_errors(server, digit_png):
             client.predict(*args, api_name="/vae_generate")
     with pytest.raises(AppError, match="No image given"):
         client.predict("digits", None, None, "auto", 3, 0, -1, api_name="/vae_reconstruct")
+
+
+def test_vqvae_and_prior_endpoints(server, digit_png):
+    """Every VQ-VAE and prior task through the real server on the shipped weights."""
+    client, _, _ = server
+    digit = handle_file(str(digit_png))
+    gallery, values = client.predict("digits", digit, None, "auto", api_name="/vqvae_reconstruct")
+    assert [g["caption"] for g in gallery] == ["input", "code map", "reconstruction"]
+    assert values["PSNR (dB)"] > 20 and values["bits per image (fixed length)"] == 576
+    gallery, decoded = client.predict("digits", values["code map"], api_name="/vqvae_decode")
+    assert decoded["distinct codes in this map"] == values["distinct codes in this map"]
+    gallery, values, chart = client.predict("digits", "alone", "usage", 0, 16, api_name="/vqvae_codebook")
+    assert len(chart["value"]["data"]) == 16 and len(values["order of the tiles"].split()) == 16
+    gallery, values = client.predict("digits", digit, None, "auto", 2, 2, 3, 3, -1, api_name="/vqvae_edit")
+    assert values["region"] == "rows 2–4, columns 2–4" and len(gallery) == 6
+    gallery, values, gif = client.predict("digits", 4, 0, 1.0, 8192, -1, True, api_name="/vq_prior_generate")
+    assert values["samples"] == 4 and values["top-k"] == "all codes"
+    with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
+        assert im.format == "GIF" and im.n_frames >= 32  # the grid filled code by code
+    values, chart, pictures = client.predict("digits", 40, 12, api_name="/vqvae_evaluate")
+    assert values["reconstruction PSNR (dB)"] > 26 and "rate–distortion" in pictures[1]["caption"]
+    assert {"JPEG", "WebP", "VQ-VAE"} <= {row["codec"] for row in chart["value"]["data"]}
+
+
+def test_vqvae_and_prior_bad_inputs_are_clear_errors(server, digit_png):
+    client, _, _ = server
+    row = " ".join(["0"] * 8)
+    for codes, match in [("\n".join([row] * 7 + [row.replace("0", "512", 1)]), "between 0 and 511"),
+                         ("1 2 3", "8×8 = 64 codes; got 3"), ("\n".join([row] * 7 + ["0 a"]), "not a whole number")]:
+        with pytest.raises(AppError, match=match):
+            client.predict("digits", codes, api_name="/vqvae_decode")
+    for args, match in [((4, 0, 0.0, 8192, -1, False), "at least 0.05"), ((4, 0, "nan", 8192, -1, False),
+                                                                           "finite|Expected a `float`"),
+                        ((4, 0, 1.0, 0, -1, False), "at least 1"), ((4, 0, 1.0, 8192, 3, False), "unconditional")]:
+        with pytest.raises(AppError, match=match):
+            client.predict("digits", *args, api_name="/vq_prior_generate")
+    with pytest.raises(AppError, match="8×8: row and column"):
+        client.predict("digits", handle_file(str(digit_png)), None, "auto", 9, 0, 1, 1, 3,
+                       api_name="/vqvae_edit")

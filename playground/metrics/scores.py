@@ -123,12 +123,17 @@ def toy_mode_metrics(samples: torch.Tensor, modes: torch.Tensor, sigma: float) -
             "kl_to_uniform": kl_to_uniform(freq) if counts.sum() > 0 else math.inf}
 
 
+def perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of a histogram of code assignments: the number of equally used codes it is worth (K when all
+    K are used equally, 1 when one code takes everything)."""
+    p = counts.float() / counts.sum().clamp(min=1e-12)
+    return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum())
+
+
 def codebook_health(codes: torch.Tensor, codebook_size: int) -> dict[str, float]:
-    """Usage (fraction of codes used), perplexity (effective number of codes) and dead codes."""
+    """Usage (fraction of codes used), perplexity (effective number of codes) and codes never used."""
     counts = torch.bincount(codes.flatten().long(), minlength=codebook_size).float()
-    p = counts / counts.sum().clamp_min(1)
-    nz = p[p > 0]
-    return {"usage": float((counts > 0).float().mean()), "perplexity": float(torch.exp(-(nz * nz.log()).sum())),
+    return {"usage": float((counts > 0).float().mean()), "perplexity": float(perplexity(counts)),
             "dead_codes": int((counts == 0).sum())}
 
 

@@ -12,7 +12,7 @@ import playground as pg
 from playground.data import DataSpec
 
 from . import compression, pictures
-from .quantiser import bits_per_image, perplexity
+from .quantiser import bits_per_image
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Evaluation:
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
         from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-        from playground.metrics.scores import psnr
+        from playground.metrics.scores import codebook_health, psnr
 
         from .family import decode_codes, encode_codes
 
@@ -95,14 +95,13 @@ class Evaluation:
         recon = decode_codes(state, codes)
         vq = state.modules["quantiser"]
         k = vq.codes
-        used = torch.bincount(codes.flatten(), minlength=k)
+        health = codebook_health(codes, k)
         bits = bits_per_image(k, codes[0].numel())
         values: dict = {"n test images": len(x), "grid": f"{codes.shape[1]}×{codes.shape[2]}, K = {k}",
                         "reconstruction PSNR (dB)": round(float(psnr(recon, x).mean()), 2),
                         "reconstruction SSIM": round(float(ssim((recon + 1) / 2, (x + 1) / 2, data_range=1.0)), 4),
-                        "codes used on the test split": f"{int((used > 0).sum())} of {k} "
-                                                        f"({float((used > 0).float().mean()):.1%})",
-                        "perplexity on the test split": round(float(perplexity(used)), 1),
+                        "codes used on the test split": f"{k - health['dead_codes']} of {k} ({health['usage']:.1%})",
+                        "perplexity on the test split": round(health["perplexity"], 1),
                         "dead codes (training EMA)": int(vq.dead(state.config.dead_threshold).sum()),
                         "bits per image (fixed length)": round(bits, 1)}
         images = [("first test images, code maps and reconstructions", self.preview(

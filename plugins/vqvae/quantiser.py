@@ -42,6 +42,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from playground.metrics.scores import perplexity
+
+__all__ = ["BETA", "DECAY", "Quantised", "VectorQuantiser", "bits_per_image", "nearest_codes", "perplexity"]
+
 BETA = 0.25  # commitment weight (van den Oord et al.)
 DECAY = 0.99
 EPS = 1e-5
@@ -61,12 +65,6 @@ def nearest_codes(z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
     z, embed = z.float(), embed.float()
     dist = z.pow(2).sum(1, keepdim=True) - 2 * z @ embed.t() + embed.pow(2).sum(1)[None]
     return dist.argmin(1)
-
-
-def perplexity(counts: torch.Tensor) -> torch.Tensor:
-    """exp(entropy) of a histogram of code assignments: the number of equally used codes it is worth."""
-    p = counts.float() / counts.sum().clamp(min=1e-12)
-    return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum())
 
 
 class VectorQuantiser(nn.Module):
