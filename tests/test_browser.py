@@ -133,3 +133,36 @@ def test_vae_latent_map_updates_live_while_training(url, browser, tmp_path):
     box = preview.bounding_box()
     assert box["width"] > 1.5 * box["height"]  # the map beside the decoded manifold, not a grid of samples
     page.close()
+
+
+def test_vqvae_codebook_health_is_live_and_shows_the_collapse_without_restarts(url, browser, tmp_path):
+    """The VQ-VAE's Train tab with restarts off: the preview (code maps over the usage histogram) is redrawn as it
+    trains, and the logged health says most codes are dead."""
+    from gradio_client import Client
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="VQ-VAE", exact=True).first.click()
+    page.get_by_role("tab", name="Train", exact=True).click()
+    page.get_by_label("Steps", exact=True).fill("100000")
+    page.get_by_label("number input for Width").fill("8")
+    page.get_by_label("Dead-code restarts").uncheck()
+    page.get_by_text("Advanced").first.click()
+    page.get_by_label("Sample every", exact=True).fill("20")
+    page.locator("#vqvae-train-start").click()
+    preview = page.locator("#vqvae-train-preview img").first
+    preview.wait_for(timeout=60_000)
+    seen = {preview.get_attribute("src")}
+    deadline = time.time() + 90
+    while len(seen) < 3 and time.time() < deadline:
+        seen.add(preview.get_attribute("src"))
+        time.sleep(0.2)
+    page.screenshot(path=str(tmp_path / "vqvae-train.png"), full_page=True)
+    status = Client(url, verbose=False).predict(api_name="/vqvae_train_status")
+    page.locator("#vqvae-train-stop").click()
+    page.locator("#vqvae-train-status").get_by_text("stopped").wait_for(timeout=30_000)
+    assert len(seen) >= 3, len(seen)
+    dead = [v for _, name, v in status["losses"] if name == "dead codes"]
+    restarted = [v for _, name, v in status["losses"] if name == "restarted codes"]
+    assert dead and dead[-1] > 256 and max(restarted) == 0, status["losses"]  # collapse, and nothing revived
+    page.close()

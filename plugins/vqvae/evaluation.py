@@ -20,6 +20,8 @@ class EvaluateIn:
     n: int = pg.param(500, min=10, max=10_000, help="Test images (at most what the split holds).")
     codec_n: int = pg.param(200, min=0, max=2000, help="Test images compressed with JPEG and WebP at every "
                             "quality for the rate–distortion comparison (0 = skip).", label="codec images")
+    unseen_dataset: str = pg.param("glyphs", help="Images of a dataset the model never saw, compressed the same way "
+                                   "(a learned code is only good on what it learned; JPEG is not); empty = skip.")
 
 
 def test_images(state: pg.ModelState, load, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # noqa: ANN001
@@ -27,6 +29,27 @@ def test_images(state: pg.ModelState, load, n: int) -> tuple[torch.Tensor, torch
     data = load(DataSpec.from_dict({**state.data, "split": "test", "exclude_classes": []}))
     y = None if data.labels is None else data.labels[:n]
     return data.float_images()[:n].to(state.device), y
+
+
+def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, ours: torch.Tensor, name: str,
+                      values: dict) -> dict[str, list]:
+    """Each codec's PSNR at ≤ the learned code's bytes, image by image, beside the learned code's PSNR ``ours`` on
+    the same images; returns the picked rungs of the codecs that reach that size."""
+    from playground.metrics.scores import psnr
+
+    picks = {}
+    for codec in compression.CODECS:
+        picked, missed = compression.equal_size(rungs[codec], rate)
+        key = f"{codec} at ≤ {name}'s bytes"
+        if missed == len(picked):
+            values[key] = f"cannot: even quality 1 takes ≥ {min(r[0].bytes for r in rungs[codec])} bytes"
+            continue
+        fits = [p is not None for p in picked]
+        q_codec = psnr(torch.stack([p.image for p in picked if p is not None]), images[fits])
+        values[key] = (f"{float(q_codec.mean()):.2f} dB vs {float(ours[fits].mean()):.2f} dB for {name}"
+                       + (f" ({missed} of {len(picked)} images cannot be made that small)" if missed else ""))
+        picks[codec] = picked
+    return picks
 
 
 def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, torch.Tensor]], values: dict
@@ -49,29 +72,19 @@ def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, to
         values[f"{name}: bytes per image"] = round(mean_bytes, 1)
         values[f"{name}: PSNR (dB)"] = round(mean_q, 2)
         strip_rows.append((f"{name} ({mean_bytes:.0f} B)", decoded[:8]))
-        for codec in compression.CODECS:
-            picked, missed = compression.equal_size(rungs[codec], rate)
-            key = f"{codec} at ≤ {name}'s bytes"
-            if missed == len(picked):
-                least = min(r[0].bytes for r in rungs[codec])
-                values[key] = f"cannot: even quality 1 takes ≥ {least} bytes"
-                continue
-            got = [(p.image, x) for p, x in zip(picked, images, strict=True) if p is not None]
-            q_codec = psnr(torch.stack([a for a, _ in got]), torch.stack([b for _, b in got]))
-            q_ours = q[[p is not None for p in picked]]
-            values[key] = (f"{float(q_codec.mean()):.2f} dB vs {float(q_ours.mean()):.2f} dB for {name}"
-                           + (f" ({missed} of {len(picked)} images cannot be made that small)" if missed else ""))
-            if name == next(iter(learned)):
-                strip_rows.append((f"{codec} (≤ {mean_bytes:.0f} B)", torch.stack(
-                    [p.image if p is not None else torch.zeros_like(x) for p, x in zip(picked[:8], images[:8],
-                                                                                   strict=True)])))
+        picks = equal_size_values(rungs, images, rate, q, name, values)
+        if name == next(iter(learned)):
+            for codec, picked in picks.items():  # black where the codec cannot get that small
+                tiles = [p.image if p is not None else torch.zeros_like(x)
+                         for p, x in zip(picked[:8], images[:8], strict=True)]
+                strip_rows.append((f"{codec} (≤ {mean_bytes:.0f} B)", torch.stack(tiles)))
         for codec, pts in curves.items():  # the bytes a codec needs for the same quality
             better = [b for b, s in sorted(pts) if s >= mean_q]
             values[f"{codec}: bytes for {name}'s PSNR"] = (f"{better[0]:.0f}" if better else
                                                            "not reached at any quality")
     chart_rows = [{"bytes per image": b, "PSNR (dB)": s, "codec": c} for c, pts in curves.items() for b, s in pts]
     chart_rows += [{"bytes per image": b, "PSNR (dB)": s, "codec": c} for c, pts in points.items() for b, s, _ in pts]
-    plot = pictures.rate_distortion(curves, points, title=f"rate–distortion on {len(images)} test images")
+    plot = pictures.rate_distortion(curves, points, title=f"rate-distortion on {len(images)} test images")
     strip = pictures.stack([pg.make_grid(x, nrow=8) for _, x in strip_rows], gap=4)
     caption = "same images at equal bytes, top to bottom: " + "; ".join(name for name, _ in strip_rows) + \
         " (black: the codec cannot get that small)"
@@ -81,6 +94,24 @@ def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, to
 
 class Evaluation:
     """``evaluate``; ``self`` is the VQVAE family."""
+
+    def _unseen(self, state: pg.ModelState, load, dataset: str, n: int, nbytes: float,  # noqa: ANN001
+                values: dict) -> None:
+        from playground.metrics.scores import psnr
+
+        from .family import decode_codes, encode_codes
+
+        data = load(DataSpec(name=dataset, split="test", size=state.info.size))
+        if data.channels != state.info.channels:
+            values[f"{dataset} (never seen)"] = "n/a: its channel count differs from the model's"
+            return
+        x = data.float_images()[:n].to(state.device)
+        recon = decode_codes(state, encode_codes(state, x)).cpu()
+        x = x.cpu()
+        q = psnr(recon, x)
+        values[f"{dataset} (never seen): VQ-VAE PSNR (dB)"] = round(float(q.mean()), 2)
+        equal_size_values(compression.ladders(x), x, torch.full((len(x),), nbytes), q,
+                          f"VQ-VAE on {dataset}", values)
 
     @torch.no_grad()
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
@@ -112,4 +143,6 @@ class Evaluation:
             rate = torch.full((m,), bits / 8)
             pics, chart = codec_report(x[:m], {"VQ-VAE": (rate, recon[:m])}, values)
             images += pics
+            if inp.unseen_dataset.strip():
+                self._unseen(state, load, inp.unseen_dataset.strip(), m, bits / 8, values)
         return pg.TaskResult(images=images, values=values, chart=chart)

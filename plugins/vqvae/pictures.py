@@ -89,7 +89,8 @@ def usage_histogram(usage: torch.Tensor, threshold: float, width: int = 520, hei
         draw.rectangle([x0, y_of(v), x0 + max(bar - (bar > 3), 1) - 1, bottom], fill=colour)
     ty = y_of(threshold)
     draw.line([(left, ty), (width - 8, ty)], fill=INK, width=1)
-    draw.text((width - 10, ty - 2), f"dead below {threshold:g}", fill=INK, font=_font(10), anchor="rb")
+    draw.text((width - 10, ty - 2), f"dead below {threshold:g}", fill=INK, font=_font(10), anchor="rb",
+              stroke_width=2, stroke_fill=(255, 255, 255))
     for e in range(int(np.ceil(lo)), int(np.floor(hi)) + 1):
         draw.text((left - 4, y_of(10**e)), f"1e{e}" if e < 0 else f"{10**e:g}", fill=INK, font=_font(10),
                   anchor="rm")
@@ -130,7 +131,7 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
     y_lo, y_hi = np.floor(min(ys) - 1), np.ceil(max(ys) + 1)
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    left, right, top, bottom = 52, width - 140, 28, height - 36
+    left, right, top, bottom = 52, width - 140, 40, height - 36
 
     def px(b: float, q: float) -> tuple[float, float]:
         tx = (np.log10(max(b, 1.0)) - x_lo) / (x_hi - x_lo)
@@ -151,7 +152,7 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
         draw.text((left - 4, y), f"{q:g}", fill=INK, font=_font(10), anchor="rm")
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=INK)
     draw.text(((left + right) / 2, height - 4), "bytes per image (log scale)", fill=INK, font=_font(11), anchor="md")
-    draw.text((4, top - 14), "PSNR (dB)", fill=INK, font=_font(11))
+    draw.text((left, top - 14), "PSNR (dB)", fill=INK, font=_font(11), anchor="rb")
     draw.text((left, 4), title, fill=INK, font=_font(12))
     legend_y = top
     for name, pts in curves.items():
