@@ -69,7 +69,8 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
     folder = resolve(family, ref)
     meta = read_metadata(folder)
     fam = registry.family(family)
-    metrics = run_evaluate(registry, family, ref, eval_values or {}).values if fam.evaluate_inputs else {}
+    evaluation = run_evaluate(registry, family, ref, eval_values or {}) if fam.evaluate_inputs else None
+    metrics = dict(evaluation.values) if evaluation else {}
     if fam.samples_images:
         from .errors import WeightsError
         from .inference import run_quality
@@ -91,6 +92,13 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
     elif (folder / "preview.png").exists():
         (folder / SAMPLES_FILE).write_bytes((folder / "preview.png").read_bytes())
     card = render_card(meta, fam.title, command, metrics, f"{note}\n\n{fam.description}" if note else fam.description)
+    for old in folder.glob("evaluation-*.png"):
+        old.unlink()
+    if evaluation and evaluation.images:  # the evaluation's pictures (e.g. a rate–distortion plot) beside the card
+        card += "\n## Evaluation pictures\n\n"
+        for i, (caption, img) in enumerate(evaluation.images, 1):
+            tensor_to_pil(img, scale=2 if img.shape[-1] < 128 else 1).save(folder / f"evaluation-{i}.png")
+            card += f"![{caption}](evaluation-{i}.png)\n\n*{caption}*\n\n"
     (folder / "README.md").write_text(card)
     return folder / "README.md"
 

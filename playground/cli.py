@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import PlaygroundError, PluginError
+from .errors import ConfigError, PlaygroundError, PluginError
 from .params import ImageInput, invert_spec, param_specs
 
 
@@ -253,11 +253,17 @@ def cmd_card(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("--weights", required=not args.help)
     p.add_argument("--command", required=not args.help, help="the command that reproduces these weights")
     p.add_argument("--note", default="", help="what these weights show, in a sentence or two (markdown)")
+    p.add_argument("--eval", action="append", default=[], metavar="KEY=VALUE",
+                   help="an evaluation input (repeat), e.g. --eval compare=digits-k32")
     if args.help:
         p.print_help()
         return 0
     a = p.parse_args(rest)
-    print(f"wrote {write_card(reg, fam.name, a.weights, a.command, note=a.note)}")
+    bad = [kv for kv in a.eval if "=" not in kv]
+    if bad:
+        raise ConfigError(f"--eval takes KEY=VALUE, not {bad[0]!r}.")
+    eval_values = dict(kv.split("=", 1) for kv in a.eval)
+    print(f"wrote {write_card(reg, fam.name, a.weights, a.command, eval_values=eval_values, note=a.note)}")
     return 0
 
 

@@ -79,23 +79,35 @@ def run_task(registry: Any, family: str, weights: str, task: str, values: dict[s
     return _check_result(family, task, result)
 
 
+class Loader:
+    """What a family's ``evaluate(state, inputs, load)`` gets as ``load``: ``load(spec)`` loads data (of the kind the
+    family works on); ``load.model(family, weights)`` a trained model to compare with (from the model cache, on the
+    same device: read it, never change it)."""
+
+    def __init__(self, registry: Any, family: Any, device: torch.device) -> None:
+        self.registry, self.family, self.device = registry, family, device
+
+    def __call__(self, spec: DataSpec) -> ImageData | PointData:
+        data = load_dataset(self.registry.datasets, spec)
+        if isinstance(data, PointData) != (self.family.kind == "points"):
+            raise DataError(f"{spec.name!r} does not hold the kind of data {self.family.title} works on.")
+        return data
+
+    def model(self, family: str, weights: str) -> ModelState:
+        return _cache.get(self.registry, family, weights, self.device)
+
+
 def run_evaluate(registry: Any, family: str, weights: str, values: dict[str, Any],
                  device: str | None = None) -> TaskResult:
     fam = registry.family(family)
     if fam.evaluate_inputs is None or not hasattr(fam, "evaluate"):
         raise PluginError(f"{fam.title} declares no evaluation.")
     inputs = build_params(fam.evaluate_inputs, values)
-
-    def load(spec: DataSpec) -> ImageData | PointData:
-        data = load_dataset(registry.datasets, spec)
-        if isinstance(data, PointData) != (fam.kind == "points"):
-            raise DataError(f"{spec.name!r} does not hold the kind of data {fam.title} works on.")
-        return data
-
+    dev = pick_device(device)
     with _device_lock:
-        state = _cache.get(registry, family, weights, pick_device(device))
+        state = _cache.get(registry, family, weights, dev)
         with registry.guard(family, "evaluate"):
-            result = fam.evaluate(state, inputs, load)
+            result = fam.evaluate(state, inputs, Loader(registry, fam, dev))
     return _check_result(family, "evaluate", result)
 
 

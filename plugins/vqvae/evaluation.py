@@ -20,6 +20,8 @@ class EvaluateIn:
     n: int = pg.param(500, min=10, max=10_000, help="Test images (at most what the split holds).")
     codec_n: int = pg.param(200, min=0, max=2000, help="Test images compressed with JPEG and WebP at every "
                             "quality for the rate–distortion comparison (0 = skip).", label="codec images")
+    compare: str = pg.param("", help="Other VQ-VAE weights to put on the same rate–distortion plot, comma-separated "
+                            "(e.g. digits-k32, digits-k8: other codebook sizes).", label="compare with")
     unseen_dataset: str = pg.param("glyphs", help="Images of a dataset the model never saw, compressed the same way "
                                    "(a learned code is only good on what it learned; JPEG is not); empty = skip.")
 
@@ -31,11 +33,16 @@ def test_images(state: pg.ModelState, load, n: int) -> tuple[torch.Tensor, torch
     return data.float_images()[:n].to(state.device), y
 
 
-def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, ours: torch.Tensor, name: str,
+def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, decoded: torch.Tensor, name: str,
                       values: dict) -> dict[str, list]:
-    """Each codec's PSNR at ≤ the learned code's bytes, image by image, beside the learned code's PSNR ``ours`` on
-    the same images; returns the picked rungs of the codecs that reach that size."""
+    """Each codec's PSNR and SSIM at ≤ the learned code's bytes, image by image, beside the learned code's
+    (``decoded``) on the same images; returns the picked rungs of the codecs that reach that size."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     from playground.metrics.scores import psnr
+
+    def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(structural_similarity_index_measure((a + 1) / 2, (b + 1) / 2, data_range=1.0))
 
     picks = {}
     for codec in compression.CODECS:
@@ -44,9 +51,10 @@ def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, our
         if missed == len(picked):
             values[key] = f"cannot: even quality 1 takes ≥ {min(r[0].bytes for r in rungs[codec])} bytes"
             continue
-        fits = [p is not None for p in picked]
-        q_codec = psnr(torch.stack([p.image for p in picked if p is not None]), images[fits])
-        values[key] = (f"{float(q_codec.mean()):.2f} dB vs {float(ours[fits].mean()):.2f} dB for {name}"
+        fits = torch.tensor([p is not None for p in picked])
+        theirs, ref, ours = torch.stack([p.image for p in picked if p is not None]), images[fits], decoded[fits]
+        values[key] = (f"PSNR {float(psnr(theirs, ref).mean()):.2f} dB, SSIM {ssim(theirs, ref):.3f} vs "
+                       f"{float(psnr(ours, ref).mean()):.2f} dB, {ssim(ours, ref):.3f} for {name}"
                        + (f" ({missed} of {len(picked)} images cannot be made that small)" if missed else ""))
         picks[codec] = picked
     return picks
@@ -72,7 +80,7 @@ def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, to
         values[f"{name}: bytes per image"] = round(mean_bytes, 1)
         values[f"{name}: PSNR (dB)"] = round(mean_q, 2)
         strip_rows.append((f"{name} ({mean_bytes:.0f} B)", decoded[:8]))
-        picks = equal_size_values(rungs, images, rate, q, name, values)
+        picks = equal_size_values(rungs, images, rate, decoded, name, values)
         if name == next(iter(learned)):
             for codec, picked in picks.items():  # black where the codec cannot get that small
                 tiles = [p.image if p is not None else torch.zeros_like(x)
@@ -95,6 +103,24 @@ def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, to
 class Evaluation:
     """``evaluate``; ``self`` is the VQVAE family."""
 
+    def _compared(self, state: pg.ModelState, refs: str, x: torch.Tensor, load, values: dict  # noqa: ANN001
+                  ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Rate and reconstructions of other VQ-VAEs (trained on the same data) on the same images."""
+        from .family import decode_codes, encode_codes
+
+        out = {}
+        for ref in (r.strip() for r in refs.split(",") if r.strip()):
+            other = load.model(self.name, ref)
+            if other.data.get("name") != state.data.get("name") or other.info.size != state.info.size:
+                values[f"compare with {ref}"] = (f"skipped: trained on {other.data.get('name')} at {other.info.size} "
+                                                 f"px, this model on {state.data.get('name')} at {state.info.size} px")
+                continue
+            codes = encode_codes(other, x)
+            k = other.modules["quantiser"].codes
+            rate = torch.full((len(x),), bits_per_image(k, codes[0].numel()) / 8)
+            out[f"VQ-VAE {ref} (K = {k})"] = (rate, decode_codes(other, codes))
+        return out
+
     def _unseen(self, state: pg.ModelState, load, dataset: str, n: int, nbytes: float,  # noqa: ANN001
                 values: dict) -> None:
         from playground.metrics.scores import psnr
@@ -110,7 +136,7 @@ class Evaluation:
         x = x.cpu()
         q = psnr(recon, x)
         values[f"{dataset} (never seen): VQ-VAE PSNR (dB)"] = round(float(q.mean()), 2)
-        equal_size_values(compression.ladders(x), x, torch.full((len(x),), nbytes), q,
+        equal_size_values(compression.ladders(x), x, torch.full((len(x),), nbytes), recon,
                           f"VQ-VAE on {dataset}", values)
 
     @torch.no_grad()
@@ -141,7 +167,8 @@ class Evaluation:
         if inp.codec_n:
             m = min(inp.codec_n, len(x))
             rate = torch.full((m,), bits / 8)
-            pics, chart = codec_report(x[:m], {"VQ-VAE": (rate, recon[:m])}, values)
+            learned = {"VQ-VAE": (rate, recon[:m]), **self._compared(state, inp.compare, x[:m], load, values)}
+            pics, chart = codec_report(x[:m], learned, values)
             images += pics
             if inp.unseen_dataset.strip():
                 self._unseen(state, load, inp.unseen_dataset.strip(), m, bits / 8, values)

@@ -17,6 +17,7 @@ from playground.plot2d import to_tensor
 INK = (30, 30, 30)
 SERIES = {"VQ-VAE": (214, 39, 40), "VQ-VAE + prior": (148, 103, 189), "JPEG": (31, 119, 180),
           "JPEG (scan only)": (23, 190, 207), "WebP": (44, 160, 44)}
+MORE = ((255, 127, 14), (140, 86, 75), (227, 119, 194), (188, 189, 34), (127, 127, 127))  # further learned codes
 
 
 @lru_cache(maxsize=4)
@@ -165,8 +166,8 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
         draw.line([(right + 10, legend_y + 6), (right + 28, legend_y + 6)], fill=colour, width=2)
         draw.text((right + 32, legend_y), name, fill=INK, font=_font(11))
         legend_y += 16
-    for name, pts in points.items():
-        colour = SERIES.get(name, INK)
+    for i, (name, pts) in enumerate(points.items()):
+        colour = SERIES.get(name, MORE[i % len(MORE)])
         for b, q, label in pts:
             x, y = px(b, q)
             draw.rectangle([x - 5, y - 5, x + 5, y + 5], fill=colour, outline=INK)
