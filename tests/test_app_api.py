@@ -394,7 +394,7 @@ def test_vqvae_and_prior_endpoints(server, digit_png):
     gallery, values, gif = client.predict("digits", 4, 0, 1.0, 8192, -1, True, api_name="/vq_prior_generate")
     assert values["samples"] == 4 and values["top-k"] == "all codes"
     with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
-        assert im.format == "GIF" and im.n_frames >= 32  # the grid filled code by code
+        assert im.format == "GIF" and im.n_frames >= 16  # the 4×4 grid filled code by code
     values, chart, pictures = client.predict("digits", 40, 12, api_name="/vqvae_evaluate")
     assert values["reconstruction PSNR (dB)"] > 26 and "rate–distortion" in pictures[1]["caption"]
     assert {"JPEG", "WebP", "VQ-VAE"} <= {row["codec"] for row in chart["value"]["data"]}

@@ -173,7 +173,18 @@ def test_prior_is_causal_and_its_kv_cache_matches_the_full_pass():
         token = codes[:, t: t + 1]
 
 
-def test_top_k_one_is_greedy_and_temperature_sharpens():
+def test_shift_augmentation_moves_images_and_fills_with_background():
+    from plugins.vqvae.prior import shifted
+
+    x = torch.full((64, 1, 8, 8), -1.0)
+    x[:, :, 3, 4] = 1.0  # one bright pixel
+    out = shifted(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and (out == 1).flatten(1).sum(1).eq(1).all()  # moved, never lost (2 px from edges)
+    rows, cols = (out[:, 0] == 1).nonzero()[:, 1], (out[:, 0] == 1).nonzero()[:, 2]
+    assert set(rows.tolist()) == {1, 2, 3, 4, 5} and set(cols.tolist()) == {2, 3, 4, 5, 6}  # every offset in ±2
+
+
+def test_top_k_one_is_greedy():
     torch.manual_seed(0)
     model = CodeTransformer(16, 6, dim=32, layers=1, heads=2).eval()
     a = model.sample(4, torch.Generator().manual_seed(1), top_k=1)
@@ -266,6 +277,9 @@ def test_shipped_vqvae_reconstructs_sharply_with_a_healthy_codebook_and_the_coll
         codes = encode_codes(state, x)
         out[ref] = (float(psnr(decode_codes(state, codes), x).mean()), codes.unique().numel() / 512)
     assert out["digits"][0] >= 26.5 and out["digits"][1] >= 0.9, out
+    four = model_cache().get(registry, "vqvae", "digits-4x4", torch.device("cpu"))  # the prior's VQ-VAE
+    codes = encode_codes(four, x)
+    assert float(psnr(decode_codes(four, codes), x).mean()) >= 26.5 and codes.unique().numel() >= 0.9 * 256
     assert out["digits-no-restarts"][1] < 0.5 * out["digits"][1], out  # collapse: most codes never used
 
 

@@ -123,7 +123,7 @@ def stack(parts: Sequence[torch.Tensor], gap: int = 6, vertical: bool = True) ->
 
 
 def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[str, list[tuple[float, float, str]]],
-                    width: int = 620, height: int = 380, title: str = "") -> torch.Tensor:
+                    width: int = 780, height: int = 380, title: str = "") -> torch.Tensor:
     """PSNR (dB) against bytes per image (log scale): codec curves as lines with dots, learned codes as big
     labelled markers."""
     xs = [b for c in curves.values() for b, _ in c] + [b for p in points.values() for b, _, _ in p]
@@ -132,7 +132,7 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
     y_lo, y_hi = np.floor(min(ys) - 1), np.ceil(max(ys) + 1)
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    left, right, top, bottom = 52, width - 140, 40, height - 36
+    left, right, top, bottom = 52, width - 230, 40, height - 36
 
     def px(b: float, q: float) -> tuple[float, float]:
         tx = (np.log10(max(b, 1.0)) - x_lo) / (x_hi - x_lo)

@@ -38,6 +38,9 @@ class PriorConfig(pg.TrainConfig):
     dropout: float = pg.param(0.1, min=0.0, max=0.9, help="Dropout after attention, MLP and embeddings.")
     conditional: bool = pg.param(False, help="A class token starts each grid (needs labelled data); Generate can "
                                  "then ask for a class.")
+    shift: int = pg.param(0, min=0, max=8, help="Shift each training image by up to this many pixels before it is "
+                          "encoded: new code maps from the same images, against memorising a small dataset.",
+                          label="augment: shift")
 
 
 @dataclass
@@ -61,6 +64,14 @@ class EvaluateIn:
     temperature: float = pg.param(1.0, min=0.05, max=5.0, help="Sampling temperature for the quality scores.")
     codec_n: int = pg.param(200, min=0, max=2000, help="Test images for the JPEG/WebP comparison (0 = skip).",
                             label="codec images")
+
+
+def shifted(x: torch.Tensor, most: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by a random whole number of pixels in [−most, most] per axis; background (−1) fills in."""
+    n, _, h, w = x.shape
+    pad = torch.nn.functional.pad(x, (most, most, most, most), value=-1.0)
+    off = torch.randint(0, 2 * most + 1, (n, 2), generator=generator, device=generator.device).tolist()
+    return torch.stack([pad[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(off)])
 
 
 class VQPrior(pg.ModelFamily):
@@ -99,7 +110,8 @@ class VQPrior(pg.ModelFamily):
         return y if state.config.conditional else None
 
     def train_step(self, run: pg.Run, batch: pg.Batch) -> dict[str, torch.Tensor]:
-        codes = encode_codes(run.parents["vqvae"], batch.x).flatten(1)
+        x = shifted(batch.x, run.config.shift, run.generator) if run.config.shift else batch.x
+        codes = encode_codes(run.parents["vqvae"], x).flatten(1)
         logits = run.modules["prior"](codes, self._labels(run.state, batch.y), run.generator)
         nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), codes.reshape(-1))
         run.backward(nll)
