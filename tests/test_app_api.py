@@ -397,7 +397,8 @@ def test_vqvae_and_prior_endpoints(server, digit_png):
         assert im.format == "GIF" and im.n_frames >= 16  # the 4×4 grid filled code by code
     values, chart, pictures = client.predict("digits", 40, 12, api_name="/vqvae_evaluate")
     assert values["reconstruction PSNR (dB)"] > 26 and "rate–distortion" in pictures[1]["caption"]
-    assert {"JPEG", "WebP", "VQ-VAE"} <= {row["codec"] for row in chart["value"]["data"]}
+    plot = chart["value"]
+    assert {"JPEG", "WebP", "VQ-VAE"} <= {row[plot["columns"].index("codec")] for row in plot["data"]}
 
 
 def test_vqvae_and_prior_bad_inputs_are_clear_errors(server, digit_png):

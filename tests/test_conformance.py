@@ -174,8 +174,17 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, name, trained):
     one.run()
     two = Trainer(reg, name, {**cfg, "grad_accum": 2}, out_dir=tmp_path / "two", device="cpu")
     two.run()
+    # Element-wise equality up to float noise, or (where Adam turns summation-order noise on near-zero gradients
+    # into full-size steps: attention, an EMA codebook fed by the encoder) a difference under 1 % of how far
+    # training moved that tensor. Accumulation done wrong (an optimiser or EMA stepping per micro-batch, a loss
+    # not divided) moves weights by a good share of a step, far above that.
+    init = untrained_like(reg, one.state).modules.state_dict()
     for k, v in one.state.modules.state_dict().items():
-        torch.testing.assert_close(two.state.modules.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+        w = two.state.modules.state_dict()[k]
+        if torch.allclose(w, v, rtol=1e-4, atol=1e-5):
+            continue
+        moved = float((v.float() - init[k].float()).norm())
+        assert float((w.float() - v.float()).norm()) < 0.01 * moved, (k, float((w - v).abs().max()), moved)
 
 
 @pytest.mark.parametrize("name", FAMILIES)

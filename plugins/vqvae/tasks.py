@@ -160,7 +160,7 @@ class Tasks:
                                      ("reconstruction", pictures.upscale(recon.cpu(), 128)),
                                      ("edited map", pictures.code_map(edited, k)),
                                      ("edited reconstruction", pictures.upscale(out.cpu(), 128)),
-                                     ("difference", pictures.upscale((out - recon).abs().cpu() * 2 - 1, 128)),
+                                     ("difference", pictures.upscale((out - recon).abs().clamp(max=2).cpu() - 1, 128)),
                                      ("region", pictures.upscale(mask[None].float().cpu() * 2 - 1, 128))],
                              values=values)
 
