@@ -395,6 +395,8 @@ def test_vqvae_and_prior_endpoints(server, digit_png):
     assert values["samples"] == 4 and values["top-k"] == "all codes"
     with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
         assert im.format == "GIF" and im.n_frames >= 16  # the 4×4 grid filled code by code
+    _, values, _ = client.predict("digits-conditional", 6, 0, 1.0, 8192, 7, False, api_name="/vq_prior_generate")
+    assert values["classes"] == [7] * 6
     values, chart, pictures = client.predict("digits", 40, 12, api_name="/vqvae_evaluate")
     assert values["reconstruction PSNR (dB)"] > 26 and "rate–distortion" in pictures[1]["caption"]
     plot = chart["value"]

@@ -290,3 +290,17 @@ def test_shipped_prior_samples_beat_the_shipped_gan(registry):
     (_, prior, _), = run_quality(registry, "vq_prior", ["digits"], 1000, seed=0)
     assert prior.scores["FID"] < gan.scores["FID"], (prior.scores["FID"], gan.scores["FID"])
     assert prior.scores["smallest class %"] >= 4.5, prior.scores["smallest class %"]
+
+
+def test_shipped_conditional_prior_draws_the_digit_asked_for(registry):
+    """95.4 % of 1000 conditional samples (100 per digit) are classified as the digit asked for (the card); the
+    test asks for at least 90 %."""
+    from playground.metrics.evaluator import load_evaluator
+
+    state = model_cache().get(registry, "vq_prior", "digits-conditional", torch.device("cpu"))
+    fam = registry.family("vq_prior")
+    assert fam.sample_classes(state) == tuple(str(i) for i in range(10))
+    labels = torch.arange(10).repeat_interleave(30)
+    images = fam.sample(state, len(labels), torch.Generator().manual_seed(0), labels=labels)
+    _, logits = load_evaluator("digits").embed(images)
+    assert float((logits.argmax(1) == labels).float().mean()) >= 0.9
