@@ -26,7 +26,7 @@ from plugins.vqvae.transformer import CodeTransformer
 TINY_VQ = {"steps": 150, "batch_size": 32, "width": 8, "code_dim": 8, "codebook_size": 32, "lr": 2e-3,
            "log_every": 10, "checkpoint_every": 10_000}
 TINY_PRIOR = {"steps": 150, "batch_size": 32, "dim": 32, "layers": 1, "heads": 2, "lr": 3e-3, "dropout": 0.0,
-              "log_every": 10, "checkpoint_every": 10_000}
+              "shift": 0, "log_every": 10, "checkpoint_every": 10_000}
 
 
 # -- the quantiser ----------------------------------------------------------------------------------------

@@ -27,18 +27,18 @@ ALL_CODES = 8192  # top-k at (or above) the codebook size keeps every code
 
 @dataclass
 class PriorConfig(pg.TrainConfig):
-    vqvae: str = pg.param("digits", help="The VQ-VAE (stage 1) whose code grids this prior learns: its weights "
+    vqvae: str = pg.param("digits-4x4", help="The VQ-VAE (stage 1) whose code grids this prior learns: its weights "
                           "name or run/NAME. Frozen while the prior trains.", label="VQ-VAE")
-    steps: int = pg.param(4000, min=1, max=10_000_000, help="Optimisation steps in total.")
+    steps: int = pg.param(9000, min=1, max=10_000_000, help="Optimisation steps in total.")
     batch_size: int = pg.param(64, min=1, max=65_536, help="Code grids per step.")
     lr: float = pg.param(5e-4, min=1e-8, max=1.0, help="Adam's step size.", label="learning rate")
     dim: int = pg.param(128, min=8, max=2048, help="Transformer width (divisible by heads).")
-    layers: int = pg.param(4, min=1, max=48, help="Transformer blocks.")
+    layers: int = pg.param(3, min=1, max=48, help="Transformer blocks.")
     heads: int = pg.param(4, min=1, max=64, help="Attention heads per block.")
-    dropout: float = pg.param(0.1, min=0.0, max=0.9, help="Dropout after attention, MLP and embeddings.")
+    dropout: float = pg.param(0.2, min=0.0, max=0.9, help="Dropout after attention, MLP and embeddings.")
     conditional: bool = pg.param(False, help="A class token starts each grid (needs labelled data); Generate can "
                                  "then ask for a class.")
-    shift: int = pg.param(0, min=0, max=8, help="Shift each training image by up to this many pixels before it is "
+    shift: int = pg.param(2, min=0, max=8, help="Shift each training image by up to this many pixels before it is "
                           "encoded: new code maps from the same images, against memorising a small dataset.",
                           label="augment: shift")
 
@@ -84,7 +84,7 @@ class VQPrior(pg.ModelFamily):
     parents = (pg.Parent("vqvae", "vqvae", "vqvae"),)
     evaluate_inputs = EvaluateIn
     evaluate_chart = "line"  # rate–distortion with the prior's ideal code length
-    smoke_config = {"dim": 32, "layers": 1, "heads": 2, "batch_size": 32, "lr": 2e-3, "dropout": 0.0}
+    smoke_config = {"dim": 32, "layers": 1, "heads": 2, "batch_size": 32, "lr": 2e-3, "dropout": 0.0, "shift": 0}
     tasks = (pg.Task("generate", "Generate", GenerateIn,
                      "Write code maps with the prior (temperature, top-k) and decode them with the VQ-VAE; watch "
                      "a grid being filled.", animation=True),)
