@@ -134,6 +134,9 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     reg = _registry(args)
     fam = reg.family(args.family)
     task_name = "generate" if args.command == "sample" else None
+    if task_name and not any(t.name == task_name for t in fam.tasks):
+        raise PluginError(f"{fam.title} has no generate task (it is not a generator on its own); its tasks: "
+                          f"{', '.join(t.name for t in fam.tasks)} (playground run {fam.name} TASK).")
     p = argparse.ArgumentParser(prog=f"playground {args.command} {fam.name}")
     if task_name is None:
         p.add_argument("task", choices=[t.name for t in fam.tasks])

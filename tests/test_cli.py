@@ -122,3 +122,9 @@ class Tiny(pg.ModelFamily):
     write_plugin(tmp_path / "p", "clashplugin", clash)
     assert main(["--plugins-dir", str(tmp_path / "p"), "eval", "tiny", "--weights", "x"]) == 2
     assert "EvalIn.samples is also a flag of `playground eval tiny` (--samples)" in capsys.readouterr().err
+
+
+def test_sample_on_a_family_without_generate_names_its_tasks(capsys):
+    assert main(["sample", "vqvae", "--weights", "digits", "--n", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "no generate task" in err and "reconstruct, codebook, edit, decode" in err and "Traceback" not in err
