@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -51,6 +52,12 @@ class Extent:
         px = (points[:, 0] - self.x0) / (self.x1 - self.x0) * size
         py = (self.y1 - points[:, 1]) / (self.y1 - self.y0) * size
         return np.stack([px, py], 1)
+
+
+@lru_cache(maxsize=8)
+def load_font(size: int = 12) -> ImageFont.ImageFont:
+    """Pillow's default font at ``size``, read once (pictures redrawn live label every frame)."""
+    return ImageFont.load_default(size=size)
 
 
 def field_colours(field: Field, resolution: int) -> tuple[np.ndarray, float, float]:
@@ -97,7 +104,7 @@ def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, 
         px = extent.to_pixels(pts, size)
         outside = len(fake) - int(((px >= 0) & (px < size)).all(1).sum())
         _dots(draw, px, FAKE_COLOUR, 1.6)
-    font = ImageFont.load_default(size=12)
+    font = load_font(12)
     lines = [title] if title else []
     if field is not None:
         lines.append(f"{field.title}: {_fmt(lo)} (purple) … {_fmt(hi)} (green)")

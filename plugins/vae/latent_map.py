@@ -9,13 +9,12 @@ N(0, I) projects to N(0, I₂) there and its contours stay circles.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from playground.plot2d import Extent
+from playground.plot2d import Extent, load_font
 from playground.plot2d import to_tensor as plot_to_tensor
 
 # Ten well-separated colours (matplotlib's tab10), one per class.
@@ -48,13 +47,8 @@ def lift(xy: torch.Tensor, centre: torch.Tensor, axes: torch.Tensor) -> torch.Te
     return centre + xy @ axes
 
 
-@lru_cache(maxsize=4)
-def _font(size: int = 12) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)  # read once, not per label of every live frame
-
-
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int = 12) -> None:
-    draw.text(xy, text, fill=(30, 30, 30), font=_font(size), stroke_width=2, stroke_fill=(255, 255, 255))
+    draw.text(xy, text, fill=(30, 30, 30), font=load_font(size), stroke_width=2, stroke_fill=(255, 255, 255))
 
 
 def map_extent(points: torch.Tensor) -> Extent:

@@ -120,14 +120,12 @@ class VQVAE(Tasks, Evaluation, pg.ModelFamily):
                 "PSNR (dB)": 10 * torch.log10(4.0 / mse.detach().clamp(min=1e-10))}
         # The codebook moves once per step: sum the step's statistics (and pool its encoder outputs, the restart
         # candidates) over its micro-batches, so accumulation gives the codebook one batch would.
-        if not run.last_micro_batch:
-            for key, v in zip(_ACC, step, strict=True):
-                held = run.stash.get(key)
-                run.stash[key] = v if held is None else torch.cat([held, v]) if key == _ACC[2] else held + v
-            return logs
-        if _ACC[0] in run.stash:
+        if _ACC[0] in run.stash:  # earlier micro-batches of this step
             held = [run.stash.pop(key) for key in _ACC]
             step = (step[0] + held[0], step[1] + held[1], torch.cat([held[2], step[2]]))
+        if not run.last_micro_batch:
+            run.stash.update(zip(_ACC, step, strict=True))
+            return logs
         logs.update(self._update_codebook(run, *step))
         return logs
 
