@@ -54,8 +54,10 @@ class PlainRun:
 
         self.dist = Distributed()
 
-    def backward(self, loss: torch.Tensor, name: str | None = None) -> None:
-        loss.backward()
+    def backward(self, loss: torch.Tensor, name: str | None = None, *, retain_graph: bool = False) -> None:
+        # Only the named optimiser's parameters, as a tutorial gets by toggling requires_grad on the other player.
+        params = None if name is None else [p for g in self.state.optimizers[name].param_groups for p in g["params"]]
+        loss.backward(inputs=params, retain_graph=retain_graph)
 
     def step(self, name: str | None = None) -> bool:
         opts = self.state.optimizers
@@ -66,11 +68,12 @@ class PlainRun:
 
 
 def bench_training(registry: Any, family: str, steps: int, batch_size: int, device: str) -> dict[str, float]:
-    from playground.contracts import Batch, DataInfo
-    from playground.data import DataSpec, load_dataset
+    from playground.contracts import Batch
+    from playground.data import load_dataset
     from playground.engine import Trainer
     from playground.models import load_parents, new_state
     from playground.params import build_params
+    from playground.streams import StreamData, spec_of
 
     fam = registry.family(family)
     cfg_values = {"steps": steps, "batch_size": batch_size, "log_every": 50, "sample_every": 10**6,
@@ -83,29 +86,38 @@ def bench_training(registry: Any, family: str, steps: int, batch_size: int, devi
             t.run()
             out[f"{label}_steps_per_s"] = t.progress.steps_per_s
 
-    # The plain reference loop a tutorial would write (DataLoader, loss.backward(), opt.step(), a per-step
-    # .item()), around the very same model code.
+    # The plain reference loop a tutorial would write (one DataLoader per stream, loss.backward(), opt.step(), a
+    # per-step .item()), around the very same model code.
     cfg = build_params(fam.config, cfg_values)
-    per_step = fam.streams(cfg)[0].per_step
-    data = load_dataset(registry.datasets, DataSpec(cfg.dataset))
     dev = torch.device(device)
-    x, y = data.float_images(), data.labels
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), shuffle=True, drop_last=True,
-                                         batch_size=batch_size * per_step)
-    info = DataInfo(data.channels, 32, data.num_classes)
+    loaders, infos, specs = {}, {}, {}
+    for stream in fam.streams(cfg):
+        spec = spec_of(stream, cfg)
+        sd = StreamData(stream, spec, load_dataset(registry.datasets, spec))
+        x, y = sd.items()
+        tensors = (x,) if y is None else (x, y)
+        loaders[stream.name] = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), shuffle=True,
+                                                           drop_last=True, batch_size=batch_size * stream.per_step)
+        infos[stream.name], specs[stream.name] = sd.info, sd.describe()
     parents, records = load_parents(registry, fam, cfg, dev)
-    state = new_state(registry, fam, cfg, {"x": info}, {"x": {}}, dev, parents=parents, parent_records=records)
+    state = new_state(registry, fam, cfg, infos, specs, dev, parents=parents, parent_records=records)
     state.modules.train()
     run = PlainRun(state)
-    done, losses = 0, []
+    iters = {name: iter(dl) for name, dl in loaders.items()}
+
+    def next_batch(name: str) -> Batch:
+        try:
+            parts = next(iters[name])
+        except StopIteration:  # a new epoch of this stream
+            iters[name] = iter(loaders[name])
+            parts = next(iters[name])
+        return Batch(parts[0].to(dev), parts[1].to(dev) if len(parts) > 1 else None)
+
+    losses = []
     t0 = time.perf_counter()
-    while done < steps:
-        for xb, yb in loader:
-            step_losses = fam.train_step(run, Batch(xb.to(dev), yb.to(dev)))
-            losses.append({k: v.item() for k, v in step_losses.items()})  # the per-step sync a tutorial does
-            done += 1
-            if done == steps:
-                break
+    for _ in range(steps):
+        step_losses = fam.train_step(run, Batch.of({name: next_batch(name) for name in loaders}))
+        losses.append({k: v.item() for k, v in step_losses.items()})  # the per-step sync a tutorial does
     out["reference_steps_per_s"] = steps / (time.perf_counter() - t0)
     out["ratio_engine_vs_reference"] = out["engine_steps_per_s"] / out["reference_steps_per_s"]
     return out

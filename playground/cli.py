@@ -87,6 +87,8 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         return 0
     if pr.preview is not None:
         tensor_to_pil(make_grid(pr.preview, nrow=8), scale=2).save(out / "preview.png")
+    for note in pr.notes:
+        print(f"Note: {note}")
     print(f"{pr.message} Checkpoint: {out}")
     return 0
 

@@ -175,7 +175,8 @@ class Task:
     """An inference action a family offers; ``inputs`` is a dataclass of params/image_params.
 
     An image input reaches the task as a C×H×W tensor in [-1, 1] at the model's size and channels (upload,
-    sketch, RGBA, inversion and cropping are the framework's). ``chart`` is None, "line" or "bar".
+    sketch, RGBA, inversion and cropping are the framework's). ``chart`` is None, "line" or "bar". A ``data`` task
+    is called as ``method(state, inputs, load)`` with the loader ``evaluate`` gets (``load(DataSpec)``).
     """
 
     name: str
@@ -184,6 +185,7 @@ class Task:
     description: str = ""
     chart: str | None = None
     animation: bool = False  # the task returns TaskResult.animation frames
+    data: bool = False  # the method takes (state, inputs, load), ``load`` as evaluate's (e.g. test images to show)
 
 
 @dataclass

@@ -40,6 +40,7 @@ class Progress:
     step: int = 0
     status: str = "starting"  # starting | running | stopping | stopped | finished | failed
     message: str = ""
+    notes: list[str] = field(default_factory=list)  # what the user should know but need not stop for (skipped files)
     losses: list[tuple[int, str, float]] = field(default_factory=list)
     preview: torch.Tensor | None = None
     preview_step: int = 0
@@ -161,6 +162,15 @@ class Trainer:
     def _run(self) -> None:
         p, cfg, fam = self.progress, self.cfg, self.family
         streams = load_streams(self.registry, fam, cfg, self.device)
+        for sd in streams.values():
+            skipped = getattr(sd.data, "meta", {}).get("skipped") or []
+            if skipped:
+                p.notes.append(f"{sd.spec.name}: skipped {len(skipped)} unreadable file(s): "
+                               f"{'; '.join(skipped[:3])}{' …' if len(skipped) > 3 else ''}")
+        if cfg.lr_schedule != "constant" and cfg.steps > cfg.lr_horizon:
+            p.notes.append(f"The {cfg.lr_schedule} learning-rate schedule spans the run's first {cfg.lr_horizon} steps "
+                           f"(fixed when it started, so a resume continues it exactly): steps {cfg.lr_horizon + 1}–"
+                           f"{cfg.steps} train at learning rate 0. Start a new run for a longer schedule.")
         state = self.state = self._init_state(streams)
         if self.channels_last:  # faster convolutions on CPU (oneDNN) and on tensor cores
             state.modules.to(memory_format=torch.channels_last)

@@ -75,8 +75,14 @@ def run_task(registry: Any, family: str, weights: str, task: str, values: dict[s
         state = _cache.get(registry, family, weights, pick_device(device))
         convert_images(inputs, inverts, state)
         with registry.guard(family, "infer"):
-            result = getattr(fam, task)(state, inputs)
+            result = call_task(registry, fam, state, spec, inputs)
     return _check_result(family, task, result)
+
+
+def call_task(registry: Any, fam: Any, state: ModelState, task: Task, inputs: Any) -> Any:
+    """The family's method for ``task`` on converted ``inputs``; a ``data`` task also gets the data loader."""
+    method = getattr(fam, task.name)
+    return method(state, inputs, Loader(registry, fam, state.device)) if task.data else method(state, inputs)
 
 
 class Loader:

@@ -418,3 +418,51 @@ def test_vqvae_and_prior_bad_inputs_are_clear_errors(server, digit_png):
     with pytest.raises(AppError, match="8×8: row and column"):
         client.predict("digits", handle_file(str(digit_png)), None, "auto", 9, 0, 1, 1, 3,
                        api_name="/vqvae_edit")
+
+
+def _by_label(client, api_name, **by_label):
+    """Positional arguments for an endpoint: each parameter's default, or the value given for its label."""
+    params = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]["parameters"]
+    return [by_label.get(p["label"], p.get("parameter_default")) for p in params]
+
+
+def test_cyclegan_endpoints(server, digit_png, tmp_path):
+    """Every CycleGAN task through the real server on the shipped weights: an upload, a drawn digit, a batch of test
+    images, cycle drift and the evaluation with its ablation."""
+    client, _, _ = server
+    gallery, values = client.predict("digits-glyphs", handle_file(str(digit_png)), None, "auto", "AtoB",
+                                     api_name="/cyclegan_translate")
+    assert [g["caption"] for g in gallery] == ["input (digits)", "translated (glyphs)", "cycle reconstruction (digits)"]
+    assert values["direction"] == "digits → glyphs" and set(values["evaluator's class"]) == {
+        "input", "translated", "cycle reconstruction"}
+    _, drawn = client.predict("digits-glyphs", None, _sketch(tmp_path, True), "auto", "AtoB",
+                              api_name="/cyclegan_translate")
+    assert "digit kept" in drawn and drawn["cycle L1"] < 0.5
+    gallery, values = client.predict("digits-glyphs", "BtoA", 16, 0, api_name="/cyclegan_batch_translate")
+    assert len(gallery) == 1 and values["images"] == 16 and values["direction"] == "glyphs → digits"
+    assert int(values["label preserved"].split()[0]) >= 12
+    gallery, values, chart, gif = client.predict("digits-glyphs", handle_file(str(digit_png)), None, "auto", "AtoB", 4,
+                                                 api_name="/cyclegan_cycle_drift")
+    assert len(values["rounds"]) == 4 and len(chart["value"]["data"]) == 8
+    with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:
+        assert im.format == "GIF" and im.n_frames == 5
+    values, chart, pictures = client.predict("digits-glyphs", 60, "digits-glyphs-no-cycle",
+                                             api_name="/cyclegan_evaluate")
+    rows = values["scores"]
+    assert len(rows) == 4 and {r["direction"] for r in rows} == {"digits → glyphs", "glyphs → digits"}
+    assert all("label preservation (%)" in r and "FID" in r for r in rows) and len(pictures) == 2
+
+
+def test_cyclegan_bad_inputs_are_clear_errors(server, tmp_path, digit_png):
+    client, _, _ = server
+    with pytest.raises(AppError, match="sketch is empty"):
+        client.predict("digits-glyphs", None, _sketch(tmp_path, False), "auto", "AtoB", api_name="/cyclegan_translate")
+    with pytest.raises(AppError, match="not in the list of choices|must be one of"):
+        client.predict("digits-glyphs", handle_file(str(digit_png)), None, "auto", "AtoC",
+                       api_name="/cyclegan_translate")
+    with pytest.raises(AppError, match="at most 63|has 360 images"):
+        client.predict("digits-glyphs", "AtoB", 8, 5000, api_name="/cyclegan_batch_translate")
+    args = _by_label(client, "/cyclegan_train_start", **{"Domain A": "digits", "Domain B": "digits",
+                                                         "Resume from": "(new run)"})
+    with pytest.raises(AppError, match="Domains A and B are both 'digits'"):
+        client.predict(*args, api_name="/cyclegan_train_start")

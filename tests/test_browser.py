@@ -166,3 +166,29 @@ def test_vqvae_codebook_health_is_live_and_shows_the_collapse_without_restarts(u
     restarted = [v for _, name, v in status["losses"] if name == "restarted codes"]
     assert dead and dead[-1] > 256 and max(restarted) == 0, status["losses"]  # collapse, and nothing revived
     page.close()
+
+
+def test_draw_a_digit_and_see_it_printed(url, browser, tmp_path):
+    """The CycleGAN tab: draw a "7" on the sketchpad with the mouse, translate it, and get the printed digit and the
+    round trip back, with the evaluator's class of each."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="CycleGAN").first.click()
+    page.locator("button[role=tab]:visible", has_text="Draw").first.click()  # the Translate task's sketchpad
+    canvas = page.locator("canvas:visible").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.3 * w, y0 + 0.25 * h)
+    page.mouse.down()
+    for x, y in ((0.7, 0.25), (0.45, 0.8)):  # the bar of a 7, then its stem
+        page.mouse.move(x0 + x * w, y0 + y * h, steps=12)
+    page.mouse.up()
+    page.locator("#cyclegan-translate-run").click()
+    gallery = page.locator("#cyclegan-translate-gallery img")
+    gallery.first.wait_for(timeout=60_000)
+    assert gallery.count() == 3
+    content = page.content()
+    assert "evaluator" in content and "translated (glyphs)" in content
+    page.screenshot(path=str(tmp_path / "cyclegan.png"), full_page=True)
+    page.close()

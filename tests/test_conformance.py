@@ -11,7 +11,7 @@ from PIL import Image
 from playground.data import DataSpec, load_dataset
 from playground.engine import Trainer
 from playground.images import UserImage
-from playground.inference import task_inputs
+from playground.inference import call_task, task_inputs
 from playground.models import load_model, untrained_like
 from playground.registry import Registry
 
@@ -42,7 +42,7 @@ def held_out(reg, state):
     return data.points if state.info.kind == "points" else data.float_images()
 
 
-def run_every_task(fam, state, image: Image.Image) -> dict:
+def run_every_task(reg, fam, state, image: Image.Image) -> dict:
     """Each declared task with its default inputs (images: a real digit, through the framework's conversion), in
     eval mode: {task: TaskResult}."""
     state.modules.eval()
@@ -50,7 +50,7 @@ def run_every_task(fam, state, image: Image.Image) -> dict:
     for task in fam.tasks:
         values = {f.name: UserImage(image) for f in dataclasses.fields(task.inputs) if f.default is None}
         with torch.no_grad():
-            out[task.name] = getattr(fam, task.name)(state, task_inputs(task, values, state))
+            out[task.name] = call_task(reg, fam, state, task, task_inputs(task, values, state))
     return out
 
 
@@ -95,7 +95,7 @@ def test_training_beats_an_untrained_model_by_a_wide_margin(trained, name):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_task_returns_declared_outputs(trained, name, digit_png):
     reg, fam, state, _, _ = trained[name]
-    results = run_every_task(fam, state, Image.open(digit_png))
+    results = run_every_task(reg, fam, state, Image.open(digit_png))
     for task in fam.tasks:
         result = results[task.name]
         assert result.images, f"{task.name} returned no images"
@@ -118,7 +118,7 @@ def test_save_then_load_gives_identical_outputs(trained, name, digit_png):
     reg, fam, state, _, ckpt = trained[name]
     loaded = load_model(reg, ckpt, family=name)
     image = Image.open(digit_png)
-    before, after = run_every_task(fam, state, image), run_every_task(fam, loaded, image)
+    before, after = run_every_task(reg, fam, state, image), run_every_task(reg, fam, loaded, image)
     for task, a in before.items():
         b = after[task]
         for (_, x), (_, y) in zip(a.images, b.images, strict=True):

@@ -7,6 +7,7 @@ torchvision downloads only when the files are absent and downloads are allowed (
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,16 +76,45 @@ def load_torchvision(key: str, spec: DataSpec) -> ImageData:
                               spec)
 
 
+DOMAIN_FOLDERS = {"trainA", "trainB", "testA", "testB", "valA", "valB"}  # the reference CycleGAN layout
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """The folder that holds ``split``: a ``trainX`` folder's test split is a ``testX`` beside it when there is one
+    (the reference CycleGAN layout); any other folder serves both splits."""
+    if split == "test" and root.name.startswith("train") and (root.parent / ("test" + root.name[5:])).is_dir():
+        return root.parent / ("test" + root.name[5:])
+    return root
+
+
+def _read_images(files: list[tuple[int, Path]]) -> tuple[list[tuple[int, Image.Image]], list[str]]:
+    """Each readable image with its label; unreadable files are skipped and described."""
+    good, skipped = [], []
+    for label, f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                good.append((label, im.copy()))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            skipped.append(f"{f.name} ({type(exc).__name__}: {str(exc)[:80]})")
+    return good, skipped
+
+
 def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) -> ImageData:
     """A folder of images; sub-folders are classes (ImageFolder layout), or a flat folder without labels.
 
-    Images are converted to the channel count most of them have (grey → 1, colour → 3), centre-cropped
-    to a square and resized to ``spec.size``.
+    Images are converted to the channel count most of them have (grey → 1, colour → 3), transparent parts composited
+    on black, centre-cropped to a square and resized to ``spec.size``. Unreadable files are skipped with a warning
+    (listed in ``meta["skipped"]``). A ``trainA`` folder's test split is ``testA`` beside it (CycleGAN's layout).
     """
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"Image folder {root} does not exist or is not a folder.")
+    root = _split_folder(root, spec.split)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if subdirs and {p.name for p in subdirs} <= DOMAIN_FOLDERS:
+        raise DataError(f"{root} holds two domains in CycleGAN's layout ({', '.join(p.name for p in subdirs)}): give "
+                        f"folder:{root / 'trainA'} for domain A and folder:{root / 'trainB'} for domain B.")
     if subdirs:
         groups = [(i, sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES))
                   for i, d in enumerate(subdirs)]
@@ -97,21 +127,19 @@ def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) ->
         raise DataError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}.")
     if len(files) > MAX_FOLDER_IMAGES:
         raise DataError(f"{root} has {len(files)} images; the limit is {MAX_FOLDER_IMAGES}.")
-    pil = []
-    for _, f in files:
-        try:
-            with Image.open(f) as im:
-                im.load()
-                pil.append(im.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"Cannot read image {f}: {exc}") from None
+    images, skipped = _read_images(files)
+    if skipped:
+        warnings.warn(f"Skipped {len(skipped)} unreadable file(s) in {root}: {'; '.join(skipped[:5])}"
+                      + (" …" if len(skipped) > 5 else ""), stacklevel=2)
+    if not images:
+        raise DataError(f"None of the {len(files)} image files in {root} could be read: {'; '.join(skipped[:3])}")
     if channels is None:
-        colour = sum(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for im in pil)
-        channels = 3 if colour * 2 > len(pil) else 1
+        colour = sum(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for _, im in images)
+        channels = 3 if colour * 2 > len(images) else 1
     mode = "RGB" if channels == 3 else "L"
     arrs = []
-    for im in pil:
-        if im.mode in ("RGBA", "LA", "P"):
+    for _, im in images:
+        if im.mode in ("RGBA", "LA", "P", "PA"):
             im = im.convert("RGBA")
             bg = Image.new("RGBA", im.size, (0, 0, 0, 255))  # transparent → black, like the built-ins
             im = Image.alpha_composite(bg, im)
@@ -123,6 +151,7 @@ def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) ->
         a = np.asarray(im, dtype=np.uint8)
         arrs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     x = torch.from_numpy(np.stack(arrs))
-    labels = torch.tensor([lab for lab, _ in files]) if class_names else None
-    # A user's folder has no canonical split: both splits are the whole folder.
-    return apply_spec_filters(ImageData(x, labels, class_names, meta={"source": str(root)}), spec)
+    labels = torch.tensor([lab for lab, _ in images]) if class_names else None
+    meta = {"source": str(root), "skipped": skipped}
+    # A user's folder has no canonical split: both splits are the whole folder (or trainX / testX, above).
+    return apply_spec_filters(ImageData(x, labels, class_names, meta=meta), spec)

@@ -95,14 +95,15 @@ class FamilyTab:
         handler.__name__ = f"{self.name}_{task.name}"
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
 
-    def _dataset_picker(self, stream: Any, default: str) -> gr.Dropdown:
-        """One dataset picker per declared stream, offering the registered datasets that fit it."""
+    def _dataset_picker(self, stream: Any, spec: Any) -> gr.Dropdown:
+        """One dataset picker per declared stream, offering the registered datasets that fit it; labelled by the
+        config field's label (e.g. "domain A")."""
         fitting = [n for n, d in self.registry.datasets.items()
                    if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
-        label = "Dataset" if stream.field == "dataset" else sentence_case(stream.field.replace("_", " "))
         folders = ", or folder:PATH for your own images" if stream.kind == "image" else ""
-        return gr.Dropdown(choices=fitting, value=default if default in fitting else (fitting or [None])[0],
-                           label=label, allow_custom_value=True, info=f"A registered dataset{folders}.")
+        return gr.Dropdown(choices=fitting, value=spec.default if spec.default in fitting else (fitting or [None])[0],
+                           label=sentence_case(spec.label), allow_custom_value=True,
+                           info=f"A registered dataset{folders}." if spec.label == "dataset" else spec.help)
 
     def _setting(self, spec: Any) -> Any:
         """A config field's widget; a parent model's field picks from that family's weights."""
@@ -117,11 +118,11 @@ class FamilyTab:
     def _train_panel(self) -> None:
         streams = self.family.declared_streams
         fields = [s.field for s in streams]
-        specs = [s for s in param_specs(self.family.config) if s.name not in fields]
-        defaults = {s.name: s.default for s in param_specs(self.family.config)}
+        every = {s.name: s for s in param_specs(self.family.config)}
+        specs = [s for s in every.values() if s.name not in fields]
         with gr.Row():
             with gr.Column(scale=1):
-                pickers = [self._dataset_picker(st, defaults[st.field]) for st in streams]
+                pickers = [self._dataset_picker(st, every[st.field]) for st in streams]
                 engine = self.family.config.engine_fields
                 ordered = ([s for s in specs if not s.advanced and s.name not in engine]
                            + [s for s in specs if s.advanced and s.name not in engine]
@@ -186,6 +187,7 @@ class FamilyTab:
                  f"{p.steps_per_s:.1f} steps/s" + (f" · about {eta / 60:.1f} min left" if eta else "")]
         if p.message:
             lines.append(("⚠️ " if p.status == "failed" else "") + p.message)
+        lines += [f"Note: {n}" for n in p.notes]
         if p.checkpoint:
             lines.append(f"Last checkpoint: step {p.checkpoint_step} (weights `{job.ref}`)")
         frame = pd.DataFrame(p.losses, columns=["step", "series", "loss"]) if p.losses else None
@@ -201,7 +203,7 @@ class FamilyTab:
             return {"status": "idle"}
         p = job.progress
         return {"run": job.ref, "status": p.status, "step": p.step, "total": p.total, "message": p.message,
-                "checkpoint_step": p.checkpoint_step, "losses": p.losses[-20:]}
+                "notes": p.notes, "checkpoint_step": p.checkpoint_step, "losses": p.losses[-20:]}
 
     def _evaluate_panel(self) -> None:
         fam = self.family

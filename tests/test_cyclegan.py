@@ -1,0 +1,237 @@
+"""CycleGAN beyond the conformance suite: the objective against its formulas, the image pool's rule, the schedule
+across a resume, two streams from the right datasets, the trainA/trainB folder layout, a learning test on label
+preservation, and the shipped weights' targets."""
+
+import warnings
+
+import pytest
+import torch
+from PIL import Image
+
+import playground as pg
+from playground.data import DataSpec, load_dataset
+from playground.engine import Trainer
+from playground.inference import Loader, model_cache, run_evaluate, run_task
+from playground.models import untrained_like
+from playground.run import lr_factor
+from plugins.cyclegan import evaluation, pool
+from plugins.cyclegan.family import CycleGAN, translate
+from plugins.cyclegan.losses import ADVERSARIAL, cycle_loss, identity_loss
+from plugins.cyclegan.nets import PatchDiscriminator, ResnetGenerator, patch_grid
+
+TINY = {"width": 8, "blocks": 1, "d_width": 8, "batch_size": 8, "lr": 1e-3, "pool_size": 8, "log_every": 5,
+        "checkpoint_every": 10_000}
+
+
+# -- the objective ------------------------------------------------------------------------------------------
+def test_losses_match_their_formulas():
+    r, f = torch.tensor([0.8, 1.2, -0.5]), torch.tensor([0.1, -0.3, 0.9])
+    ls = ADVERSARIAL["least_squares"]
+    expected_d = 0.5 * (((r - 1) ** 2).mean() + (f ** 2).mean())
+    torch.testing.assert_close(ls.d_loss(r, f), expected_d)
+    torch.testing.assert_close(ls.g_loss(f), ((f - 1) ** 2).mean())
+    assert float(ls.d_loss(torch.ones(4), torch.zeros(4))) == 0 and float(ls.g_loss(torch.ones(4))) == 0
+    ce = ADVERSARIAL["nonsaturating"]
+    sig = torch.sigmoid
+    torch.testing.assert_close(ce.d_loss(r, f), 0.5 * (-torch.log(sig(r)).mean() - torch.log(1 - sig(f)).mean()))
+    torch.testing.assert_close(ce.g_loss(f), -torch.log(sig(f)).mean())
+    a, b = torch.rand(2, 1, 4, 4) * 2 - 1, torch.rand(2, 1, 4, 4) * 2 - 1
+    torch.testing.assert_close(cycle_loss(a, b), (a - b).abs().sum() / a.numel())
+    torch.testing.assert_close(identity_loss(a, b), (a - b).abs().mean())
+    assert float(cycle_loss(a, a)) == 0
+
+
+def test_generator_loss_weights_the_terms_as_the_paper(registry, tmp_path):
+    """G's logged loss = adversarial A→B + B→A + λ_cyc·(cycle A + cycle B) + λ_idt·λ_cyc·identity."""
+    p = Trainer(registry, "cyclegan", {**TINY, "steps": 1, "log_every": 1, "lambda_cycle": 7.0,
+                                       "lambda_identity": 0.3}, out_dir=tmp_path, device="cpu").run()
+    v = {name: val for _, name, val in p.losses}
+    expected = (v["adversarial A→B"] + v["adversarial B→A"] + 7.0 * (v["cycle A (L1)"] + v["cycle B (L1)"])
+                + 7.0 * 0.3 * v["identity (L1)"])
+    assert v["G loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_networks_fit_the_image_sizes():
+    g = ResnetGenerator(1, 3, width=8, blocks=2)
+    for size in (32, 64):
+        assert g(torch.zeros(2, 1, size, size)).shape == (2, 3, size, size)
+        for layers in (1, 2, 3):
+            d = PatchDiscriminator(3, 8, layers)
+            assert d(torch.zeros(2, 3, size, size)).shape == (2, 1, patch_grid(size, layers), patch_grid(size, layers))
+    out = g(torch.randn(2, 1, 32, 32) * 10)
+    assert out.abs().max() <= 1  # tanh
+
+
+# -- the image pool -------------------------------------------------------------------------------------------
+def test_pool_fills_then_returns_new_or_swaps_with_probability_half():
+    stash, gen = {}, torch.Generator().manual_seed(0)
+    first = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 1, 2, 2)
+    out = pool.query(stash, "p", first, 5, gen)
+    assert torch.equal(out, first) and int(stash["p_count"]) == 5  # filling: every new image comes straight back
+    assert torch.equal(stash["p_images"], first)
+    swapped, n = 0, 400
+    for i in range(n):
+        before = stash["p_images"].clone()
+        new = torch.full((1, 1, 2, 2), 100.0 + i)
+        got = pool.query(stash, "p", new, 5, gen)
+        assert stash["p_images"].shape[0] == 5 and int(stash["p_count"]) == 5  # never grows
+        if torch.equal(got, new):
+            assert torch.equal(stash["p_images"], before)  # kept the new one out of the pool
+        else:
+            swapped += 1
+            j = [k for k in range(5) if torch.equal(before[k], got[0])]
+            assert len(j) == 1 and torch.equal(stash["p_images"][j[0]], new[0])  # the new one took its place
+    assert 0.4 < swapped / n < 0.6
+    assert torch.equal(pool.query({}, "p", first, 0, gen), first)  # size 0: no pool
+
+
+def test_pool_draws_the_same_for_one_batch_or_two_halves():
+    a, b = {}, {}
+    ga, gb = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for step in range(6):
+        x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(step))
+        whole = pool.query(a, "p", x, 10, ga)
+        halves = torch.cat([pool.query(b, "p", x[:4], 10, gb), pool.query(b, "p", x[4:], 10, gb)])
+        assert torch.equal(whole, halves)
+    assert torch.equal(a["p_images"], b["p_images"])
+
+
+# -- data and schedule -------------------------------------------------------------------------------------------
+def test_two_streams_arrive_as_separate_batches_from_their_datasets(registry, monkeypatch, tmp_path):
+    seen = []
+    real = CycleGAN.train_step
+
+    def spy(self, run, batch):
+        seen.append((batch["A"].x.clone(), batch["B"].x.clone()))
+        return real(self, run, batch)
+
+    monkeypatch.setattr(CycleGAN, "train_step", spy)
+    Trainer(registry, "cyclegan", {**TINY, "steps": 3}, out_dir=tmp_path / "r", device="cpu").run()
+    digits = load_dataset(registry.datasets, DataSpec("digits")).float_images().flatten(1)
+    glyphs = load_dataset(registry.datasets, DataSpec("glyphs")).float_images().flatten(1)
+
+    def found_in(x, data):
+        return bool((torch.cdist(x.flatten(1), data).min(1).values < 1e-4).all())
+
+    assert len(seen) == 3
+    for a, b in seen:
+        assert a.shape == b.shape == (8, 1, 32, 32)
+        assert found_in(a, digits) and not found_in(a, glyphs)
+        assert found_in(b, glyphs) and not found_in(b, digits)
+
+
+def test_one_dataset_for_both_domains_is_refused(registry, tmp_path):
+    with pytest.raises(pg.ConfigError, match="Domains A and B are both 'digits'"):
+        Trainer(registry, "cyclegan", {**TINY, "dataset_b": "digits"}, out_dir=tmp_path, device="cpu")
+
+
+def test_linear_decay_holds_across_a_resume_and_extending_keeps_its_horizon(registry, tmp_path):
+    cfg = {**TINY, "steps": 20, "lr_schedule": "linear_decay"}
+    full = Trainer(registry, "cyclegan", cfg, out_dir=tmp_path / "full", device="cpu")
+    full.run()
+
+    def stop_at_7(p):
+        if p.step >= 7:
+            part.stop()
+
+    part = Trainer(registry, "cyclegan", {**cfg, "steps": 12, "lr_horizon": 20}, out_dir=tmp_path / "part",
+                   device="cpu", on_progress=stop_at_7)
+    assert part.run().step == 7
+    resumed = Trainer(registry, "cyclegan", {"steps": 20}, out_dir=tmp_path / "part", resume=tmp_path / "part",
+                      device="cpu")
+    resumed.run()
+    for k, v in full.state.modules.state_dict().items():
+        assert torch.equal(v, resumed.state.modules.state_dict()[k]), k
+    lr = resumed.state.optimizers["G"].param_groups[0]["lr"]
+    assert lr == pytest.approx(1e-3 * lr_factor("linear_decay", 19, 20)) and lr == pytest.approx(1e-4)
+    assert lr_factor("linear_decay", 9, 20) == 1.0 and lr_factor("linear_decay", 15, 20) == pytest.approx(0.5)
+    # Extending a finished linear-decay run past its horizon: the schedule stays fixed (lr 0), and the run says so.
+    more = Trainer(registry, "cyclegan", {"steps": 24}, out_dir=tmp_path / "part", resume=tmp_path / "part",
+                   device="cpu")
+    p = more.run()
+    assert any("steps 21–24 train at learning rate 0" in n for n in p.notes), p.notes
+    for k, v in resumed.state.modules.state_dict().items():
+        assert torch.equal(v, more.state.modules.state_dict()[k]), k
+
+
+# -- your own folders ----------------------------------------------------------------------------------------------
+def _write_domains(root):
+    """A CycleGAN tree: trainA of grey squares of mixed sizes, trainB of RGBA discs, test splits, one broken file."""
+    from PIL import ImageDraw
+
+    for split, n in (("train", 12), ("test", 4)):
+        (root / f"{split}A").mkdir(parents=True)
+        (root / f"{split}B").mkdir(parents=True)
+        for i in range(n):
+            side = (20, 48, 33)[i % 3]
+            im = Image.new("L", (side, side + i % 2 * 10), 0)
+            ImageDraw.Draw(im).rectangle((side // 4, side // 4, 3 * side // 4, 3 * side // 4), fill=230)
+            im.save(root / f"{split}A" / f"{i}.png")
+            disc = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+            ImageDraw.Draw(disc).ellipse((8, 8, 32, 32), fill=(255, 255, 255, 255))
+            disc.save(root / f"{split}B" / f"{i}.png")
+    (root / "trainA" / "broken.png").write_bytes(b"\x89PNG not really")
+
+
+def test_folder_domains_load_with_their_test_splits_and_skip_a_broken_file(registry, tmp_path):
+    _write_domains(tmp_path)
+    with pytest.warns(UserWarning, match="Skipped 1 unreadable file.*broken.png"):
+        a = load_dataset(registry.datasets, DataSpec(f"folder:{tmp_path / 'trainA'}"))
+    assert a.images.shape == (12, 1, 32, 32) and a.labels is None and "broken.png" in a.meta["skipped"][0]
+    test_a = load_dataset(registry.datasets, DataSpec(f"folder:{tmp_path / 'trainA'}", split="test"))
+    assert len(test_a) == 4  # testA beside trainA
+    b = load_dataset(registry.datasets, DataSpec(f"folder:{tmp_path / 'trainB'}", size=16))
+    assert b.images.shape == (12, 1, 16, 16)  # RGBA white discs on transparent: grey, composited on black
+    assert int(b.images[0, 0, 0, 0]) == 0 and int(b.images[0, 0, 8, 8]) == 255
+    with pytest.raises(pg.DataError, match="two domains in CycleGAN's layout.*trainA.*trainB"):
+        load_dataset(registry.datasets, DataSpec(f"folder:{tmp_path}"))
+
+
+def test_trains_on_two_folders_and_translates_their_test_images(registry, tmp_path, home):
+    _write_domains(tmp_path / "data")
+    cfg = {**TINY, "steps": 4, "dataset": f"folder:{tmp_path / 'data' / 'trainA'}",
+           "dataset_b": f"folder:{tmp_path / 'data' / 'trainB'}"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = Trainer(registry, "cyclegan", cfg, out_dir=home / "runs" / "cyclegan" / "folders", device="cpu")
+        p = t.run()
+    assert p.status == "finished" and any("broken.png" in n for n in p.notes), p.notes
+    res = run_task(registry, "cyclegan", "run/folders", "batch_translate", {"direction": "BtoA", "count": 8})
+    assert res.values["images"] == 4 and "label preserved" not in res.values  # folders have no labels
+    out = run_evaluate(registry, "cyclegan", "run/folders", {"n": 10, "compare": ""})
+    rows = out.values["scores"]
+    assert len(rows) == 2 and all("cycle L1" in r and "FID" not in r for r in rows)  # no evaluator for folders
+
+
+# -- learning -------------------------------------------------------------------------------------------------------
+def label_preservation(registry, state, direction="AtoB", n=200):
+    src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
+    load = Loader(registry, registry.family("cyclegan"), state.device)
+    x, y = evaluation._test(state, load, src, n)
+    found = evaluation.classify(state, dst, translate(state, x, "G_AB" if direction == "AtoB" else "G_BA"))
+    return float((found[0] == y).float().mean())
+
+
+def test_a_short_run_preserves_labels_far_better_than_an_untrained_model(registry, tmp_path):
+    t = Trainer(registry, "cyclegan", {**TINY, "width": 16, "blocks": 2, "d_width": 16, "steps": 250,
+                                       "lr": 5e-4}, out_dir=tmp_path, device="cpu")
+    t.run()
+    before = {d: label_preservation(registry, untrained_like(registry, t.state), d) for d in ("AtoB", "BtoA")}
+    after = {d: label_preservation(registry, t.state, d) for d in ("AtoB", "BtoA")}
+    for d in before:
+        assert after[d] > before[d] + 0.3 and after[d] > 0.5, (before, after)
+
+
+# -- shipped weights: the targets their cards state ----------------------------------------------------------------
+def test_shipped_weights_preserve_labels_and_the_ablation_does_not(registry):
+    """The cards: label preservation ≥ 90 % both ways for the recipe; the λ_cycle = 0 twin (same seed and steps)
+    falls far below it."""
+    cpu = torch.device("cpu")
+    recipe = model_cache().get(registry, "cyclegan", "digits-glyphs", cpu)
+    ablation = model_cache().get(registry, "cyclegan", "digits-glyphs-no-cycle", cpu)
+    assert ablation.config.lambda_cycle == 0 and ablation.config.seed == recipe.config.seed
+    assert ablation.config.steps == recipe.config.steps
+    for d in ("AtoB", "BtoA"):
+        kept = label_preservation(registry, recipe, d, n=360)
+        lost = label_preservation(registry, ablation, d, n=360)
+        assert kept >= 0.9 and lost < kept - 0.15, (d, kept, lost)
