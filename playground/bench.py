@@ -191,7 +191,8 @@ def bench_inference(registry: Any, family: str, weights: str, device: str, repea
 
 
 def bench_tasks(registry: Any, family: str, weights: str, device: str, repeats: int,
-                evaluate_values: dict[str, Any]) -> dict[str, float]:
+                evaluate_values: dict[str, Any], task_values: dict[str, dict[str, Any]] | None = None
+                ) -> dict[str, float]:
     """Median latency of every declared task at its default inputs (a real test digit for image inputs), and the
     time of one evaluation with ``evaluate_values`` (e.g. the VAE's IWAE bound over the test split)."""
     from playground.data import DataSpec, load_dataset
@@ -204,13 +205,15 @@ def bench_tasks(registry: Any, family: str, weights: str, device: str, repeats: 
     out: dict[str, float] = {}
     for task in fam.tasks:
         values = {s.name: UserImage(digit) for s in param_specs(task.inputs) if s.type is ImageInput}
+        values.update((task_values or {}).get(task.name, {}))
         run_task(registry, family, weights, task.name, values, device)  # load + warm up
         times = []
         for _ in range(max(3, repeats // 4)):
             t = time.perf_counter()
             run_task(registry, family, weights, task.name, values, device)
             times.append(time.perf_counter() - t)
-        out[f"task_{task.name}_ms_median"] = 1000 * statistics.median(times)
+        label = ", ".join(f"{k}={v}" for k, v in (task_values or {}).get(task.name, {}).items())
+        out[f"task_{task.name}_ms_median" + (f" ({label})" if label else "")] = 1000 * statistics.median(times)
     if fam.evaluate_inputs is not None:
         t = time.perf_counter()
         run_evaluate(registry, family, weights, evaluate_values, device)
@@ -384,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                    "the time of one evaluation (set its inputs with --eval KEY=VALUE)")
     p.add_argument("--eval", action="append", default=[], metavar="KEY=VALUE",
                    help="an evaluation input for --tasks (repeat), e.g. --eval quality_n=0 --eval iwae_k=64")
+    p.add_argument("--task", action="append", default=[], metavar="TASK.KEY=VALUE",
+                   help="a task input for --tasks (repeat), e.g. --task batch_translate.count=64")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -399,7 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))
         if a.tasks:
             evaluate_values = dict(kv.split("=", 1) for kv in a.eval)
-            results.update(bench_tasks(reg, a.family, a.weights, a.device, a.repeats, evaluate_values))
+            task_values: dict[str, dict[str, Any]] = {}
+            for kv in a.task:
+                key, value = kv.split("=", 1)
+                task, name = key.split(".", 1)
+                task_values.setdefault(task, {})[name] = value
+            results.update(bench_tasks(reg, a.family, a.weights, a.device, a.repeats, evaluate_values, task_values))
         if a.precision:
             results.update(bench_precision(reg, a.family, a.steps, a.precision_batch, a.device))
         if a.processes:

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import read_metadata
+from .checkpoint import TRAIN_FILE, read_metadata
 from .images import tensor_to_pil
 from .inference import run_evaluate, run_task
+from .metrics.report import values_markdown
 from .weights import resolve
 
 SAMPLES_FILE = "samples.png"
@@ -17,26 +18,31 @@ QUALITY_N = 1000
 
 
 def render_card(meta: dict[str, Any], family_title: str, command: str, metrics: dict[str, Any],
-                description: str = "") -> str:
+                description: str = "", train_state: bool = True, quality: bool = True) -> str:
     cfg = meta["config"]
     data = meta["data"]
     points = meta["info"].get("kind") == "points"
     shape = "2-D points" if points else "images " + "×".join(str(meta["info"][k]) for k in ("channels", "size", "size"))
-    source = (f"`playground eval {meta['family']}`" if points else
+    source = (f"`playground eval {meta['family']}`" if points or not quality else
               f"`playground eval {meta['family']} --quality`; test split for reconstruction metrics")
-    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
+    rows = values_markdown(metrics)
+    streams = meta.get("streams") or {}
+    data_line = (f"`{json.dumps(data)}`" if len(streams) <= 1 else
+                 "; ".join(f"{name}: `{json.dumps(spec)}`" for name, spec in streams.items()))
+    files = ("`training_state.safetensors` (optimiser and RNG, to resume), " if train_state else "")
     cfg_rows = "\n".join(f"| `{k}` | {v} |" for k, v in cfg.items())
+    names = [str(spec.get("name", "?")) for spec in streams.values()] or [str(data.get("name", "?"))]
     return f"""---
 library_name: generative-model-playground
 tags: [playground, {meta['family']}]
-datasets: [{data.get('name', '?')}]
+datasets: [{", ".join(dict.fromkeys(names))}]
 ---
-# {family_title} · {data.get('name', '?')}
+# {family_title} · {" ↔ ".join(names)}
 
 {description}
 
 - Family: `{meta['family']}` · step {meta['step']} · {shape}
-- Data: `{json.dumps(data)}` (built in, no download)
+- Data: {data_line} (built in, no download)
 - Reproduce (CPU, from the repository root):
 
 ```
@@ -45,8 +51,6 @@ datasets: [{data.get('name', '?')}]
 
 ## Metrics (from {source})
 
-| metric | value |
-|---|---|
 {rows}
 
 ## Samples
@@ -60,7 +64,7 @@ datasets: [{data.get('name', '?')}]
 {cfg_rows}
 
 Files: `model.safetensors` (weights and fitted statistics; the config is in its metadata),
-`training_state.safetensors` (optimiser and RNG, to resume), `config.json`.
+{files}`config.json`.
 """
 
 
@@ -91,7 +95,8 @@ def write_card(registry: Any, family: str, ref: str, command: str, eval_values: 
         tensor_to_pil(res.images[0][1], scale=1 if points else 2).save(folder / SAMPLES_FILE)
     elif (folder / "preview.png").exists():
         (folder / SAMPLES_FILE).write_bytes((folder / "preview.png").read_bytes())
-    card = render_card(meta, fam.title, command, metrics, f"{note}\n\n{fam.description}" if note else fam.description)
+    card = render_card(meta, fam.title, command, metrics, f"{note}\n\n{fam.description}" if note else fam.description,
+                       train_state=(folder / TRAIN_FILE).exists(), quality=fam.samples_images)
     for old in folder.glob("evaluation-*.png"):
         old.unlink()
     if evaluation and evaluation.images:  # the evaluation's pictures (e.g. a rate–distortion plot) beside the card

@@ -188,10 +188,11 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     md = [f"# {fam.title} evaluation\n"]
     for ref in a.weights:
         if fam.evaluate_inputs is not None:
+            from .metrics.report import values_markdown
+
             res = run_evaluate(reg, fam.name, ref, _values(a, fam.evaluate_inputs), a.device)
             report["results"][ref] = {"values": res.values, "chart": res.chart.rows if res.chart else None}
-            md += [f"## {ref}\n", "| metric | value |", "|---|---|",
-                   *[f"| {k} | {v} |" for k, v in res.values.items()], ""]
+            md += [f"## {ref}\n", values_markdown(res.values), ""]
     if a.quality:
         from .metrics.report import comparison_rows, markdown_table
 

@@ -437,7 +437,7 @@ def test_cyclegan_endpoints(server, digit_png, tmp_path):
         "input", "translated", "cycle reconstruction"}
     _, drawn = client.predict("digits-glyphs", None, _sketch(tmp_path, True), "auto", "AtoB",
                               api_name="/cyclegan_translate")
-    assert "digit kept" in drawn and drawn["cycle L1"] < 0.5
+    assert "class kept" in drawn and drawn["cycle L1"] < 0.5
     gallery, values = client.predict("digits-glyphs", "BtoA", 16, 0, api_name="/cyclegan_batch_translate")
     assert len(gallery) == 1 and values["images"] == 16 and values["direction"] == "glyphs → digits"
     assert int(values["label preserved"].split()[0]) >= 12

@@ -85,15 +85,20 @@ def test_pool_fills_then_returns_new_or_swaps_with_probability_half():
     assert torch.equal(pool.query({}, "p", first, 0, gen), first)  # size 0: no pool
 
 
-def test_pool_draws_the_same_for_one_batch_or_two_halves():
-    a, b = {}, {}
-    ga, gb = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+def test_pools_draw_the_same_for_one_batch_or_two_halves():
+    """Two micro-batches interleave the two domains' pools (A, B, A, B) where one batch does not (A, B): each pool
+    keeps its own generator, so both give the same images and leave the same pools."""
+    one, two = {}, {}
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     for step in range(6):
-        x = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(step))
-        whole = pool.query(a, "p", x, 10, ga)
-        halves = torch.cat([pool.query(b, "p", x[:4], 10, gb), pool.query(b, "p", x[4:], 10, gb)])
-        assert torch.equal(whole, halves)
-    assert torch.equal(a["p_images"], b["p_images"])
+        xa, xb = (torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(10 * step + k)) for k in (0, 1))
+        whole = [pool.query(one, "A", xa, 10, g1), pool.query(one, "B", xb, 10, g1)]
+        halves = [[pool.query(two, "A", xa[:4], 10, g2), pool.query(two, "B", xb[:4], 10, g2)],
+                  [pool.query(two, "A", xa[4:], 10, g2), pool.query(two, "B", xb[4:], 10, g2)]]
+        assert torch.equal(whole[0], torch.cat([halves[0][0], halves[1][0]]))
+        assert torch.equal(whole[1], torch.cat([halves[0][1], halves[1][1]]))
+    for k in one:
+        assert torch.equal(one[k], two[k]), k
 
 
 # -- data and schedule -------------------------------------------------------------------------------------------

@@ -149,3 +149,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     cols = list(rows[0])
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
                       *["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]])
+
+
+def values_markdown(values: dict[str, Any]) -> str:
+    """An evaluation's values as Markdown: scalars in one metric | value table, each list of rows (e.g. one per model
+    and direction) as a table of its own under its key."""
+    tables = {k: v for k, v in values.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)}
+    out = "\n".join(["| metric | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in values.items()
+                                                           if k not in tables]])
+    for key, rows in tables.items():
+        out += f"\n\n### {key}\n\n{markdown_table(rows)}"
+    return out

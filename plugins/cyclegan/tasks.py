@@ -66,15 +66,15 @@ class Tasks:
         r = translate(state, y, back)
         ns, nd = domain_name(state, src), domain_name(state, dst)
         values: dict = {"direction": f"{ns} → {nd}", "cycle L1": round(float((r - x).abs().mean()), 4)}
-        classes = {}
+        classes, names = {}, {}
         for key, img, stream in (("input", x, src), ("translated", y, dst), ("cycle reconstruction", r, src)):
             found = classify(state, stream, img)
             if found is not None:
-                classes[key] = class_text(*found)[0]
+                classes[key], names[key] = class_text(*found)[0], found[2][int(found[0][0])]
         if classes:
             values["evaluator's class"] = classes
-            if "input" in classes and "translated" in classes:
-                values["digit kept"] = classes["input"].split()[0] == classes["translated"].split()[0]
+            if "input" in names and "translated" in names:
+                values["class kept"] = names["input"] == names["translated"]
         images = [(f"input ({ns})", pictures.upscale(x[0].cpu())), (f"translated ({nd})", pictures.upscale(y[0].cpu())),
                   (f"cycle reconstruction ({ns})", pictures.upscale(r[0].cpu()))]
         return pg.TaskResult(images=images, values=values)
