@@ -110,7 +110,7 @@ def _print_result(result: Any, out: str | None) -> None:
 
     from .images import make_grid, save_gif, tensor_to_pil
 
-    print(json.dumps(result.values, indent=2, default=str))
+    print(json.dumps(result.values, indent=2, default=str, ensure_ascii=False))
     if not out:
         return
     if out.lower().endswith(".gif") and result.animation:
@@ -200,7 +200,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         report["quality"] = {ref: rep.as_dict() for ref, rep, _ in quality}
         rows, note = comparison_rows([(ref, rep) for ref, rep, _ in quality])
         md += ["## Sample quality\n", markdown_table(rows), "", note, ""]
-    text = json.dumps(report, indent=2, default=str)
+    text = json.dumps(report, indent=2, default=str, ensure_ascii=False)
     print(text if not a.markdown else "\n".join(md))
     if a.json:
         Path(a.json).write_text(text)
