@@ -177,12 +177,13 @@ def test_draw_a_digit_and_see_it_printed(url, browser, tmp_path):
     page.locator("button[role=tab]:visible", has_text="Draw").first.click()  # the Translate task's sketchpad
     canvas = page.locator("canvas:visible").first
     canvas.wait_for(timeout=30_000)
+    page.locator("button[aria-label=Brush]:visible").first.click()  # Gradio's sketchpad draws once a tool is chosen
     box = canvas.bounding_box()
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.3 * w, y0 + 0.25 * h)
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # the drawing square is centred
+    page.mouse.move(cx - 60, cy - 80)
     page.mouse.down()
-    for x, y in ((0.7, 0.25), (0.45, 0.8)):  # the bar of a 7, then its stem
-        page.mouse.move(x0 + x * w, y0 + y * h, steps=12)
+    for dx, dy in ((60, -80), (-10, 90)):  # the bar of a 7, then its stem
+        page.mouse.move(cx + dx, cy + dy, steps=12)
     page.mouse.up()
     page.locator("#cyclegan-translate-run").click()
     gallery = page.locator("#cyclegan-translate-gallery img")

@@ -132,8 +132,8 @@ class Tasks:
             drift.append(row)
         strip = pictures.labelled_rows([(f"{ns}: input, rounds 1…", torch.cat(xs)),
                                         (f"{nd}: round 1…", torch.cat([torch.full_like(ys[0], -1), *ys]))])
-        frames = [pictures.labelled_rows([(f"round {k}" if k else "input", xs[k]),
-                                          (nd, ys[k - 1] if k else torch.full_like(ys[0], -1))], scale=4)
+        # Frame k: the image after k round trips beside its translation (the input beside black at k = 0).
+        frames = [pg.make_grid(torch.cat([xs[k], ys[k - 1] if k else torch.full_like(ys[0], -1)]).cpu(), nrow=2)
                   for k in range(inp.rounds + 1)]
         values = {"direction": f"{ns} → {nd} → {ns}, {inp.rounds} rounds", "rounds": drift}
         return pg.TaskResult(images=[("round trips, left to right", strip)], values=values,
