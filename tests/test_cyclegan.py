@@ -151,9 +151,13 @@ def test_two_streams_arrive_as_separate_batches_from_their_datasets(registry, mo
         assert found_in(b, glyphs) and not found_in(b, digits)
 
 
-def test_one_dataset_for_both_domains_is_refused(registry, tmp_path):
+def test_one_dataset_for_both_domains_and_unusable_sizes_are_refused(registry, tmp_path):
     with pytest.raises(pg.ConfigError, match="Domains A and B are both 'digits'"):
         Trainer(registry, "cyclegan", {**TINY, "dataset_b": "digits"}, out_dir=tmp_path, device="cpu")
+    with pytest.raises(pg.ConfigError, match="not a multiple of 4"):
+        Trainer(registry, "cyclegan", {**TINY, "image_size": 30}, out_dir=tmp_path, device="cpu").run()
+    with pytest.raises(pg.ConfigError, match="4 discriminator layers leave no patches at 32 px; use at most 3"):
+        Trainer(registry, "cyclegan", {**TINY, "d_layers": 4}, out_dir=tmp_path, device="cpu").run()
 
 
 def test_linear_decay_holds_across_a_resume_and_extending_keeps_its_horizon(registry, tmp_path):

@@ -131,6 +131,9 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
         if ca != cb and cfg.lambda_identity > 0 and cfg.lambda_cycle > 0:
             raise pg.ConfigError(f"Domain A has {ca} channel(s) and domain B {cb}: the identity loss compares an "
                                  "image with its own translation, so it needs equal channels; set λ identity to 0.")
+        if cfg.image_size % 4:
+            raise pg.ConfigError(f"Image size {cfg.image_size} is not a multiple of 4: the generators halve it twice "
+                                 "and double it back; use e.g. 32 or 64.")
         if patch_grid(cfg.image_size, cfg.d_layers) < 1:
             raise pg.ConfigError(f"{cfg.d_layers} discriminator layers leave no patches at {cfg.image_size} px; use "
                                  f"at most {max(1, cfg.image_size.bit_length() - 3)}.")
