@@ -128,11 +128,11 @@ def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) ->
     if len(files) > MAX_FOLDER_IMAGES:
         raise DataError(f"{root} has {len(files)} images; the limit is {MAX_FOLDER_IMAGES}.")
     images, skipped = _read_images(files)
+    if not images:
+        raise DataError(f"None of the {len(files)} image files in {root} could be read: {'; '.join(skipped[:3])}")
     if skipped:
         warnings.warn(f"Skipped {len(skipped)} unreadable file(s) in {root}: {'; '.join(skipped[:5])}"
                       + (" …" if len(skipped) > 5 else ""), stacklevel=2)
-    if not images:
-        raise DataError(f"None of the {len(files)} image files in {root} could be read: {'; '.join(skipped[:3])}")
     if channels is None:
         colour = sum(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for _, im in images)
         channels = 3 if colour * 2 > len(images) else 1
