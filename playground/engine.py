@@ -21,6 +21,7 @@ import torch
 
 from .checkpoint import read_metadata, save_checkpoint
 from .contracts import Batch, ModelFamily, ModelState, TrainConfig
+from .data.external import skipped_note
 from .devices import is_oom, pick_device
 from .errors import ConfigError, TrainingError
 from .models import fresh_state, load_model
@@ -165,8 +166,7 @@ class Trainer:
         for sd in streams.values():
             skipped = getattr(sd.data, "meta", {}).get("skipped") or []
             if skipped:
-                p.notes.append(f"{sd.spec.name}: skipped {len(skipped)} unreadable file(s): "
-                               f"{'; '.join(skipped[:3])}{' …' if len(skipped) > 3 else ''}")
+                p.notes.append(skipped_note(skipped, sd.spec.name))
         if cfg.lr_schedule != "constant" and cfg.steps > cfg.lr_horizon:
             p.notes.append(f"The {cfg.lr_schedule} learning-rate schedule spans the run's first {cfg.lr_horizon} steps "
                            f"(fixed when it started, so a resume continues it exactly): steps {cfg.lr_horizon + 1}–"

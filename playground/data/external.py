@@ -100,6 +100,12 @@ def _read_images(files: list[tuple[int, Path]]) -> tuple[list[tuple[int, Image.I
     return good, skipped
 
 
+def skipped_note(skipped: list[str], where: str | Path) -> str:
+    """One sentence on the files a folder load skipped (the loader's warning and the training run's note)."""
+    return f"Skipped {len(skipped)} unreadable file(s) in {where}: {'; '.join(skipped[:5])}" + \
+        (" …" if len(skipped) > 5 else "")
+
+
 def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) -> ImageData:
     """A folder of images; sub-folders are classes (ImageFolder layout), or a flat folder without labels.
 
@@ -131,8 +137,7 @@ def load_image_folder(path: str, spec: DataSpec, channels: int | None = None) ->
     if not images:
         raise DataError(f"None of the {len(files)} image files in {root} could be read: {'; '.join(skipped[:3])}")
     if skipped:
-        warnings.warn(f"Skipped {len(skipped)} unreadable file(s) in {root}: {'; '.join(skipped[:5])}"
-                      + (" …" if len(skipped) > 5 else ""), stacklevel=2)
+        warnings.warn(skipped_note(skipped, root), stacklevel=2)
     if channels is None:
         colour = sum(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for _, im in images)
         channels = 3 if colour * 2 > len(images) else 1

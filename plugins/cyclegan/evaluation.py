@@ -60,8 +60,13 @@ def class_text(cls: torch.Tensor, conf: torch.Tensor, names: tuple[str, ...]) ->
     return [f"{names[int(c)]} ({float(p):.0%})" for c, p in zip(cls, conf, strict=True)]
 
 
+def test_split(state: pg.ModelState, load, stream: str) -> pg.ImageData:  # noqa: ANN001
+    """The test split of the data a domain was trained on (a trainA folder's: testA beside it)."""
+    return load(DataSpec.from_dict({**state.streams[stream], "split": "test", "exclude_classes": []}))
+
+
 def _test(state: pg.ModelState, load, stream: str, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # noqa: ANN001
-    data = load(DataSpec.from_dict({**state.streams[stream], "split": "test", "exclude_classes": []}))
+    data = test_split(state, load, stream)
     y = None if data.labels is None else data.labels[:n]
     return data.float_images()[:n].to(state.device), y
 

@@ -77,12 +77,8 @@ def domains(direction: str) -> tuple[str, str]:
 @torch.no_grad()
 def translate(state: pg.ModelState, x: torch.Tensor, generator: str) -> torch.Tensor:
     """Images ``x`` (N×C×H×W in [-1, 1]) through generator ``G_AB`` or ``G_BA``, in chunks, in [-1, 1]."""
-    net = state.modules[generator]
-    was_training = net.training
-    net.eval()  # instance norm has no running statistics, so eval changes nothing; kept for any future layer
-    out = torch.cat([net(x[i:i + CHUNK].to(state.device)).float() for i in range(0, len(x), CHUNK)])
-    net.train(was_training)
-    return out.clamp(-1, 1)
+    net = state.modules[generator]  # no dropout, and instance norm keeps no running statistics: any mode will do
+    return torch.cat([net(x[i:i + CHUNK].to(state.device)).float() for i in range(0, len(x), CHUNK)]).clamp(-1, 1)
 
 
 def domain_name(state: pg.ModelState, stream: str) -> str:

@@ -38,8 +38,3 @@ def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2, title: s
             canvas.paste(tile, (LABEL_W + i * (w + GAP), y0))
     return to_tensor(canvas)
 
-
-def upscale(x: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """One C×H×W image enlarged (nearest) for a task's gallery."""
-    f = max(1, size // x.shape[-1])
-    return torch.nn.functional.interpolate(x[None].float(), scale_factor=f, mode="nearest")[0].clamp(-1, 1)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import torch
 
 import playground as pg
-from playground.data import DataSpec, convert_channels
+from playground.data import convert_channels
 
 from . import pictures
-from .evaluation import class_text, classify
+from .evaluation import class_text, classify, test_split
 
 DIRECTION_HELP = "AtoB: domain A → B (built in: handwritten → printed); BtoA: B → A."
 MAX_ROUNDS = 20
@@ -75,8 +75,9 @@ class Tasks:
             values["evaluator's class"] = classes
             if "input" in names and "translated" in names:
                 values["class kept"] = names["input"] == names["translated"]
-        images = [(f"input ({ns})", pictures.upscale(x[0].cpu())), (f"translated ({nd})", pictures.upscale(y[0].cpu())),
-                  (f"cycle reconstruction ({ns})", pictures.upscale(r[0].cpu()))]
+        # Model-size images: the gallery and the CLI enlarge small pictures themselves.
+        images = [(f"input ({ns})", x[0].cpu()), (f"translated ({nd})", y[0].cpu()),
+                  (f"cycle reconstruction ({ns})", r[0].cpu())]
         return pg.TaskResult(images=images, values=values)
 
     @torch.no_grad()
@@ -85,7 +86,7 @@ class Tasks:
 
         there, back = generators(inp.direction)
         src, dst = domains(inp.direction)
-        data = load(DataSpec.from_dict({**state.streams[src], "split": "test", "exclude_classes": []}))
+        data = test_split(state, load, src)
         if inp.first >= len(data):
             raise pg.InputError(f"The test split of {domain_name(state, src)} has {len(data)} images; start at most "
                                 f"at {len(data) - 1}.")
