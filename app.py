@@ -1,4 +1,4 @@
-"""Generative Model Playground: `python app.py [--plugins-dir DIR] [--port N] [--share]`.
+"""Generative Model Playground: `python app.py [--plugins-dir DIR] [--port N] [--share] [--allow-folders ROOT]`.
 
 Also the Hugging Face Space entry point (``app_file``).
 """
@@ -23,8 +23,11 @@ def main() -> None:
     p.add_argument("--plugins-dir", action="append", default=[], help="extra plugins folder (repeatable)")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (uses the network)")
+    p.add_argument("--allow-folders", action="append", default=[], metavar="ROOT",
+                   help="let web visitors train on folder:PATH datasets under ROOT (repeatable; default: none)")
     a = p.parse_args()
-    launch(get_registry(plugin_dirs_from_env() + a.plugins_dir), port=a.port, share=a.share)
+    launch(get_registry(plugin_dirs_from_env() + a.plugins_dir), port=a.port, share=a.share,
+           allow_folders=a.allow_folders)
 
 
 if __name__ == "__main__":

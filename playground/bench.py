@@ -8,7 +8,10 @@
    With ``--processes``: the same run in 1 and 2 CPU processes (torchrun, gloo), steps/s of each.
 3. App cold start (``python app.py`` until HTTP 200) and its resident memory.
 4. FID + KID + PRDC on 10,000 generated vs 10,000 real images: time per stage and memory.
-5. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
+5. ``--memory BATCH``: the memory guard's estimate for one step next to a real step's peak (ratio > 1 = safe).
+   ``--concurrency SECONDS``: 8 API clients on every generate endpoint while a 2-D lab steps (errors, p50/p99,
+   calls/s, server peak RSS).
+6. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
    time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API;
    ``--lab-sweep N`` adds every objective's mode coverage over N steps.
 """
@@ -226,21 +229,9 @@ def bench_app(repeats: int) -> dict[str, float]:
     """Cold start of ``python app.py`` to HTTP 200, its RSS, and API latency of a 64-image grid."""
     from gradio_client import Client
 
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": "7891"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = "http://127.0.0.1:7891/"
+    proc, url = _start_app(7891)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("app.py exited during start-up")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
         cold = time.perf_counter() - t0
         rss_start = _rss_mib(proc.pid)
         client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
@@ -255,6 +246,122 @@ def bench_app(repeats: int) -> dict[str, float]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _start_app(port: int) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("app.py exited during start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.05)
+
+
+def bench_concurrency(seconds: float, clients: int) -> dict[str, float]:
+    """``clients`` API clients calling every family's generate endpoint in turn for ``seconds`` while one lab
+    session steps: errors, latency percentiles, calls/s and the server's peak resident memory."""
+    import threading
+
+    from gradio_client import Client
+
+    proc, url = _start_app(7892)
+    try:
+        probe = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        names = sorted(n for n in probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
+                       if n.endswith("_generate"))
+        for n in names:  # warm every model once, so the figures are steady state
+            probe.predict(api_name=n)
+        lab = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        lab.predict(api_name="/gan2d_lab_reset")
+        stop, lock = threading.Event(), threading.Lock()
+        times: list[float] = []
+        errors: list[str] = []
+        peak = [_rss_mib(proc.pid)]
+        lab_frames = [0]
+
+        def user(i: int) -> None:
+            c = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+            k = i
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    c.predict(api_name=names[k % len(names)])
+                    with lock:
+                        times.append(time.perf_counter() - t)
+                except Exception as exc:  # noqa: BLE001 - counted, not raised
+                    with lock:
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                k += 1
+
+        def lab_loop() -> None:
+            while not stop.is_set():
+                lab.predict(api_name="/gan2d_lab_step")
+                lab_frames[0] += 1
+
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(clients)]
+        threads.append(threading.Thread(target=lab_loop))
+        t0 = time.perf_counter()
+        for th in threads:
+            th.start()
+        while time.perf_counter() - t0 < seconds:
+            time.sleep(0.5)
+            peak[0] = max(peak[0], _rss_mib(proc.pid))
+        stop.set()
+        for th in threads:
+            th.join(120)
+        elapsed = time.perf_counter() - t0
+        times.sort()
+        pct = lambda q: 1000 * times[min(len(times) - 1, int(q * len(times)))] if times else float("nan")  # noqa: E731
+        return {"concurrency_clients": clients, "concurrency_calls": len(times), "concurrency_errors": len(errors),
+                "concurrency_p50_ms": pct(0.5), "concurrency_p99_ms": pct(0.99),
+                "concurrency_calls_per_s": len(times) / elapsed,
+                "concurrency_lab_frames_per_s": lab_frames[0] / elapsed,
+                "concurrency_server_peak_rss_mib": peak[0]}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def bench_memory(registry: Any, family: str, batch_size: int, device: str) -> dict[str, float]:
+    """The memory guard's estimate for one step at ``batch_size`` next to what a real step takes (a fresh
+    process's peak resident growth on CPU, ``max_memory_allocated`` on CUDA): the ratio must stay above 1."""
+    code = f"""
+import json, os, resource, sys, time
+os.environ["PLAYGROUND_MEMORY_GUARD"] = "0"
+import torch
+from playground.engine import Trainer
+from playground.memory import measure
+from playground.registry import get_registry
+reg = get_registry()
+tr = Trainer(reg, {family!r}, {{"batch_size": {batch_size}, "steps": 1, "sample_every": 10**6,
+             "checkpoint_every": 10**6}}, out_dir=sys.argv[1], device={device!r})
+tr.preflight()
+t = time.perf_counter()
+est = measure(reg, tr.family, tr.cfg, tr._streams, tr.device)
+guard_s = time.perf_counter() - t
+need = est.need({batch_size})
+cuda = tr.device.type == "cuda"
+if cuda:
+    torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+else:
+    base = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+tr.run()
+peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"need": need, "used": peak - base, "guard_s": guard_s}}))
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", code, tmp], cwd=ROOT, capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"memory_batch": batch_size, "memory_estimate_mib": r["need"] / 2**20,
+            "memory_measured_mib": r["used"] / 2**20, "memory_estimate_over_measured": r["need"] / max(r["used"], 1),
+            "memory_guard_s": r["guard_s"]}
 
 
 def bench_quality(registry: Any, n: int) -> dict[str, float]:
@@ -389,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="an evaluation input for --tasks (repeat), e.g. --eval quality_n=0 --eval iwae_k=64")
     p.add_argument("--task", action="append", default=[], metavar="TASK.KEY=VALUE",
                    help="a task input for --tasks (repeat), e.g. --task batch_translate.count=64")
+    p.add_argument("--memory", type=int, default=0, metavar="BATCH",
+                   help="also the memory guard's estimate for one step at BATCH vs a real step's peak (fresh process)")
+    p.add_argument("--concurrency", type=float, default=0, metavar="SECONDS",
+                   help="also 8 API clients calling every generate endpoint for SECONDS while a 2-D lab steps")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -414,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
             results.update(bench_precision(reg, a.family, a.steps, a.precision_batch, a.device))
         if a.processes:
             results.update(bench_processes(a.family, a.steps, a.batch_size))
+    if a.memory:
+        results.update(bench_memory(reg, a.family, a.memory, a.device))
+    if a.concurrency:
+        results.update(bench_concurrency(a.concurrency, 8))
     if a.quality_n:
         results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:

@@ -125,9 +125,39 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise WeightsError(f"{p}: a safetensors file, but not a Generative Model Playground checkpoint "
                            f"(metadata format {raw.get('format')!r}, expected {FORMAT!r}).")
     try:
-        return json.loads(raw["playground"])
+        meta = json.loads(raw["playground"])
     except json.JSONDecodeError as exc:
-        raise WeightsError(f"{p}: checkpoint metadata is not valid JSON: {exc}") from None
+        raise WeightsError(f"{p.name}: checkpoint metadata is not valid JSON: {exc}") from None
+    problem = metadata_problem(meta)
+    if problem:
+        raise WeightsError(f"{p.name}: a playground checkpoint with broken metadata ({problem}); it was not "
+                           "written by this tool or was edited. Export it again from where it was trained.")
+    return meta
+
+
+# What every reader relies on, with the type it must have: checked once here instead of failing in each reader.
+REQUIRED_METADATA: dict[str, type | tuple[type, ...]] = {"family": str, "step": int, "config": dict, "data": dict,
+                                                           "info": dict}
+REQUIRED_INFO: dict[str, type] = {"channels": int, "size": int, "num_classes": int}  # kind: older ones lack it
+
+
+def metadata_problem(meta: Any) -> str:
+    """What is wrong with a checkpoint's metadata, or "" when nothing is."""
+    if not isinstance(meta, dict):
+        return f"metadata is a {type(meta).__name__}, not an object"
+    for section, fields in ((meta, REQUIRED_METADATA), (meta.get("info"), REQUIRED_INFO)):
+        if section is None:
+            continue
+        for key, kind in fields.items():
+            where = key if section is meta else f"info.{key}"
+            if key not in section:
+                return f"'{where}' is missing"
+            value = section[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return f"'{where}' is {value!r}, not {'a number' if kind is int else 'an ' + kind.__name__}"
+    if meta["step"] < 0:
+        return f"'step' is {meta['step']}, not a step count"
+    return ""
 
 
 def read_tensors(p: Path) -> dict[str, torch.Tensor]:

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +49,11 @@ def _family_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from .checkpoint import MODEL_FILE
     from .engine import Trainer
+    from .errors import WeightsError
     from .images import make_grid, tensor_to_pil
-    from .weights import resolve, run_folder
+    from .weights import claim_run_folder, resolve
 
     reg = _registry(args)
     fam = reg.family(args.family)
@@ -62,6 +63,8 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("--out", help="write the checkpoint into this folder instead (e.g. weights/FAMILY/NAME to ship "
                    "it; such a folder is then referenced by its weights name)")
     p.add_argument("--resume", help="weights to continue exactly: run/NAME (or NAME / import/NAME)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a checkpoint already there (otherwise refused)")
     p.add_argument("--device", help="auto, cpu, cuda, mps")
     if args.help:
         p.print_help()
@@ -70,10 +73,13 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     src = resolve(fam.name, a.resume) if a.resume else None
     if a.out:
         out = Path(a.out)
-    elif a.name:
-        out = run_folder(fam.name, a.name)
+        if src is None and (out / MODEL_FILE).exists() and not a.overwrite:
+            raise WeightsError(f"{out} already holds a checkpoint; pass --overwrite to replace it, --resume to "
+                               "continue it, or choose another --out.")
+    elif src is not None and not a.name:
+        out = src
     else:
-        out = src if src is not None else run_folder(fam.name, time.strftime("%Y%m%d-%H%M%S"))
+        _, out = claim_run_folder(fam.name, a.name)
 
     def show(pr: Any) -> None:
         last = {n: v for s, n, v in pr.losses if s == pr.step}
@@ -244,8 +250,10 @@ def cmd_serve(args: argparse.Namespace, rest: list[str]) -> int:
     p = argparse.ArgumentParser(prog="playground serve")
     p.add_argument("--port", type=int)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (uses the network)")
+    p.add_argument("--allow-folders", action="append", default=[], metavar="ROOT",
+                   help="let web visitors train on folder:PATH datasets under ROOT (repeatable; default: none)")
     a = p.parse_args(rest)
-    launch(_registry(args), port=a.port, share=a.share)
+    launch(_registry(args), port=a.port, share=a.share, allow_folders=a.allow_folders)
     return 0
 
 

@@ -24,6 +24,7 @@ from .contracts import Batch, ModelFamily, ModelState, TrainConfig
 from .data.external import skipped_note
 from .devices import is_oom, pick_device
 from .errors import ConfigError, TrainingError
+from .memory import check_batch
 from .models import fresh_state, load_model
 from .params import build_params, params_to_dict
 from .run import Distributed, Run, run_step
@@ -108,6 +109,17 @@ class Trainer:
         self.family.streams(self.cfg)
         self.progress = Progress(self.family.name, self.cfg.steps)
         self.state: ModelState | None = None
+        self._streams: dict[str, StreamData] | None = None
+
+    def preflight(self) -> None:
+        """Load the data and check that a step at this batch size fits in memory (``memory.check_batch``): what
+        can refuse a run happens here, before a background thread starts, so the caller gets the message."""
+        if self._streams is not None:
+            return
+        streams = load_streams(self.registry, self.family, self.cfg, self.device)
+        if self.dist.world == 1:
+            check_batch(self.registry, self.family, self.cfg, streams, self.device)
+        self._streams = streams
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step; it writes a checkpoint first."""
@@ -162,7 +174,9 @@ class Trainer:
 
     def _run(self) -> None:
         p, cfg, fam = self.progress, self.cfg, self.family
-        streams = load_streams(self.registry, fam, cfg, self.device)
+        self.preflight()
+        streams = self._streams
+        assert streams is not None
         for sd in streams.values():
             skipped = getattr(sd.data, "meta", {}).get("skipped") or []
             if skipped:

@@ -10,17 +10,34 @@ from typing import Any
 from .checkpoint import CONFIG_FILE, MODEL_FILE, read_metadata
 from .errors import WeightsError
 from .models import load_model
-from .weights import WeightsEntry, imports_dir, list_weights, resolve, safe_name
+from .weights import WeightsEntry, import_target, list_weights, resolve
 
 HUB_FILES = [MODEL_FILE, CONFIG_FILE, "README.md"]
 
 
+def check_repo_id(repo_id: str) -> str:
+    """``user/name`` as the Hub spells repository ids, or a message that says so."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    repo_id = str(repo_id or "").strip()
+    try:
+        if repo_id.count("/") != 1:
+            raise HFValidationError("it needs exactly one '/'")
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise WeightsError(f"Repository id {repo_id[:60]!r} is not a Hub repository id like user/my-model "
+                           f"({str(exc).splitlines()[0][:160]}).") from None
+    return repo_id
+
+
 def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = None, name: str | None = None,
-         cache_dir: str | Path | None = None) -> WeightsEntry:
+         cache_dir: str | Path | None = None, overwrite: bool = False) -> WeightsEntry:
     """Download (or reuse the local Hub cache, which works offline) and import a checkpoint repo."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    repo_id = check_repo_id(repo_id)
+    dest = import_target(family, name, repo_id.replace("/", "--"), overwrite=overwrite)
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES,
                                         cache_dir=str(cache_dir) if cache_dir else None))
@@ -32,8 +49,8 @@ def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = Non
     if not (folder / MODEL_FILE).exists():
         raise WeightsError(f"{repo_id} has no {MODEL_FILE}; it is not a playground checkpoint repo.")
     load_model(registry, folder, family=family)  # validates family, shapes, values
-    dest = imports_dir(family) / safe_name(name or repo_id.replace("/", "--"))
     dest.mkdir(parents=True, exist_ok=True)
+    (dest / "README.md").unlink(missing_ok=True)  # a replaced import keeps no card of the old repo
     for f in HUB_FILES:
         if (folder / f).exists():
             shutil.copyfile(folder / f, dest / f)
@@ -45,6 +62,7 @@ def push(family: str, ref: str, repo_id: str, *, token: str | None = None, priva
     from huggingface_hub import HfApi
 
     folder = resolve(family, ref)
+    repo_id = check_repo_id(repo_id)
     meta = read_metadata(folder)
     if meta["family"] != family:
         raise WeightsError(f"{folder} holds a {meta['family']!r} model, not {family!r}.")

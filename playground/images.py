@@ -28,23 +28,38 @@ class UserImage:
     invert: str = "auto"
 
 
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit integer pixels (PNG, TIFF); "I" holds them too
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """High-bit-depth grey → 8-bit by scaling, not clipping: PIL's ``convert("L")`` clips 16-bit values at 255,
+    which turns a 16-bit image white. 32-bit float images go through the array path (scaled by their range)."""
+    if im.mode in HIGH_BIT_MODES:
+        arr = np.asarray(im, dtype=np.float64)
+        return Image.fromarray((np.clip(arr / 65535.0, 0, 1) * 255).round().astype(np.uint8))
+    if im.mode == "F":
+        return _to_pil(np.asarray(im, dtype=np.float32))
+    return im
+
+
 def _to_pil(value: Any) -> Image.Image:
     if isinstance(value, Image.Image):
-        return value
+        return _eight_bit(value)
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        name = Path(value).name if not isinstance(value, bytes) else "the image"
         try:
             with Image.open(value) as im:
                 im.load()
-                return im.copy()
-        except (OSError, ValueError) as exc:
-            raise InputError(f"Cannot read the image: {exc}") from None
+                return _eight_bit(im.copy())
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise InputError(f"Cannot read {name!r} as an image: {exc}") from None
     arr = np.asarray(value)
     if arr.dtype == object or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise InputError(f"Expected an H×W grey or H×W×3/4 colour image, got an array of shape {arr.shape}.")
     if arr.dtype != np.uint8:
         if not np.isfinite(arr).all():
             raise InputError("The image contains NaN or Inf values.")
-        hi = 1.0 if arr.max() <= 1.0 else 255.0
+        hi = 65535.0 if arr.dtype == np.uint16 else 1.0 if arr.max() <= 1.0 else 255.0
         arr = (np.clip(arr / hi, 0, 1) * 255).round().astype(np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]

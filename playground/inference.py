@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from .contracts import ModelState, Task, TaskResult
 from .data import DataSpec, ImageData, PointData, load_dataset
 from .devices import pick_device
 from .errors import DataError, InputError, PluginError
-from .params import ImageInput, build_params, param_specs
+from .params import ImageInput, build_params, param, param_specs
 from .weights import ModelCache
 
 _cache = ModelCache()
@@ -140,6 +141,15 @@ def sample_classes(registry: Any, family: str, weights: str, classes: list[int],
     return images.float().cpu()
 
 
+@dataclass
+class QualityInputs:
+    """The sample-quality scores' own settings (one declaration for the page, the API and their validation)."""
+
+    n: int = param(1000, min=10, max=50_000, label="samples per checkpoint (n)",
+                   help="Samples drawn from each checkpoint (and real images in the baseline).")
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the samples.")
+
+
 def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: int = 0,
                 device: str | None = None, inception: bool = False) -> list[tuple[str, Any, torch.Tensor]]:
     """Sample ``n`` images from each checkpoint and score them against its training dataset's evaluator.
@@ -152,8 +162,8 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
         raise PluginError(f"{fam.title} {what}, so the image sample-quality scores (FID, …) do not apply"
                           + ("; its own evaluation (modes covered, precision/recall) does." if fam.evaluate_inputs
                              else "."))
-    if not 10 <= n <= 50_000:
-        raise DataError(f"n must be between 10 and 50000; got {n}.")
+    checked = build_params(QualityInputs, {"n": n, "seed": seed})
+    n, seed = checked.n, checked.seed
     out = []
     for ref in weights:
         with _device_lock:

@@ -3,15 +3,15 @@ survives page reloads and closed tabs; Stop is cooperative (the loop checks a fl
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .engine import Progress, Trainer
 from .errors import PlaygroundError, TrainingError
-from .weights import resolve, run_folder
+from .weights import claim_run_folder, resolve
 
 
 @dataclass
@@ -29,6 +29,12 @@ class Job:
     @property
     def ref(self) -> str:
         return f"run/{self.name}"
+
+
+def _discard_empty(folder: Path) -> None:
+    """Give back a claimed run folder that never got a file (a refused start leaves no empty run behind)."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 class TrainingJobs:
@@ -57,28 +63,19 @@ class TrainingJobs:
                                         "read-only. Start a new run instead.")
                 name, out = Path(src).name, src
             else:
-                name, out = self._new_run(family)
-            trainer = Trainer(self.registry, family, values, out_dir=out, resume=src if resume else None)
+                name, out = claim_run_folder(family)
+            try:
+                trainer = Trainer(self.registry, family, values, out_dir=out, resume=src if resume else None)
+                trainer.preflight()  # data and the memory guard: refusals reach the caller, not a thread
+            except BaseException:
+                if not resume:
+                    _discard_empty(out)
+                raise
             job = Job(family, name, trainer)
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)
             self._jobs[family] = job
             job.thread.start()
             return job
-
-    @staticmethod
-    def _new_run(family: str) -> tuple[str, Path]:
-        """A fresh run folder, claimed atomically: two runs started in the same second never share one."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for i in range(1000):
-            name = stamp if i == 0 else f"{stamp}-{i + 1}"
-            out = run_folder(family, name)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                out.mkdir()
-            except FileExistsError:
-                continue
-            return name, out
-        raise TrainingError(f"Could not find a free run name for {stamp}.")
 
     @staticmethod
     def _run(job: Job) -> None:

@@ -32,10 +32,12 @@ def param(
     choices: typing.Sequence[Any] | None = None,
     label: str | None = None,
     advanced: bool = False,
+    dataset: bool = False,
 ) -> Any:
-    """A dataclass field with the metadata the UI and CLI need."""
+    """A dataclass field with the metadata the UI and CLI need. ``dataset``: the value names a dataset (a
+    registered one or ``folder:PATH``), so pickers offer the registered ones and the web's folder rule applies."""
     meta = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None,
-            "label": label, "advanced": advanced}
+            "label": label, "advanced": advanced, "dataset": dataset}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -56,10 +58,18 @@ class ParamSpec:
     max: float | None
     choices: tuple[Any, ...] | None
     advanced: bool
+    dataset: bool = False
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def display(self) -> str:
+        """How messages name it: the field (what the CLI and API use) and, when it reads differently, the form's
+        label (what the page shows), so a refusal is clear from every side."""
+        plain = self.name.replace("_", " ").lower()
+        return f"'{self.name}'" if self.label.lower() == plain else f"'{self.name}' ({self.label})"
 
 
 def param_specs(cls: type) -> list[ParamSpec]:
@@ -72,7 +82,7 @@ def param_specs(cls: type) -> list[ParamSpec]:
         specs.append(ParamSpec(
             name=f.name, type=hints[f.name], default=default, help=meta.get("help", ""),
             label=meta.get("label") or f.name.replace("_", " "), min=meta.get("min"), max=meta.get("max"),
-            choices=meta.get("choices"), advanced=meta.get("advanced", False),
+            choices=meta.get("choices"), advanced=meta.get("advanced", False), dataset=meta.get("dataset", False),
         ))
     return specs
 
@@ -85,11 +95,11 @@ def invert_spec(image: ParamSpec) -> ParamSpec:
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:
-    name = spec.name
+    name = spec.display
     if spec.type is ImageInput:
         return value
     if value is None or (isinstance(value, str) and value.strip() == "" and spec.type is not str):
-        raise ConfigError(f"'{name}' is required ({spec.help or spec.type.__name__}).")
+        raise ConfigError(f"{name} is required ({spec.help or spec.type.__name__}).")
     try:
         if spec.type is bool:
             if isinstance(value, str):
@@ -97,25 +107,37 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
                 if low not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(value)
                 return low in ("true", "1", "yes")
-            return bool(value)
+            if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
+                return bool(value)
+            raise ValueError(value)
         if spec.type is int:
-            if isinstance(value, float):
-                if not math.isfinite(value):
-                    raise ConfigError(f"'{name}' must be a finite whole number, got {value}.")
-                if value != int(value):
-                    raise ConfigError(f"'{name}' must be a whole number, got {value}.")
-            return int(value) if not isinstance(value, str) else int(float(value)) if "." in value else int(value)
+            number = value
+            if isinstance(value, bool):
+                raise ValueError(value)
+            if isinstance(value, str):
+                try:
+                    return int(value.strip())
+                except ValueError:
+                    number = float(value)
+            if isinstance(number, float):
+                if not math.isfinite(number):
+                    raise ConfigError(f"{name} must be a finite whole number, got {value}.")
+                if number != int(number):
+                    raise ConfigError(f"{name} must be a whole number, got {value}.")
+            return int(number)
         if spec.type is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
             out = float(value)
             if not math.isfinite(out):
-                raise ConfigError(f"'{name}' must be a finite number, got {value}.")
+                raise ConfigError(f"{name} must be a finite number, got {value}.")
             return out
         if spec.type is str:
             return str(value)
     except ConfigError:
         raise
     except (TypeError, ValueError):
-        raise ConfigError(f"'{name}' must be {spec.type.__name__}, got {value!r}.") from None
+        raise ConfigError(f"{name} must be {spec.type.__name__}, got {value!r}.") from None
     return value
 
 
@@ -123,12 +145,12 @@ def validate_value(spec: ParamSpec, value: Any) -> Any:
     """Coerce one value to its declared type and check its range and choices."""
     out = _coerce(spec, value)
     if spec.choices is not None and out not in spec.choices:
-        raise ConfigError(f"'{spec.name}' must be one of {', '.join(map(str, spec.choices))}; got {out!r}.")
+        raise ConfigError(f"{spec.display} must be one of {', '.join(map(str, spec.choices))}; got {out!r}.")
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         if spec.min is not None and out < spec.min:
-            raise ConfigError(f"'{spec.name}' must be at least {spec.min}; got {out}.")
+            raise ConfigError(f"{spec.display} must be at least {spec.min}; got {out}.")
         if spec.max is not None and out > spec.max:
-            raise ConfigError(f"'{spec.name}' must be at most {spec.max}; got {out}.")
+            raise ConfigError(f"{spec.display} must be at most {spec.max}; got {out}.")
     return out
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,33 @@ def run_folder(family: str, ref: str) -> Path:
     return runs_dir(family) / name
 
 
+def claim_run_folder(family: str, name: str | None = None) -> tuple[str, Path]:
+    """A new run's folder, created here so no other run can have it: two runs started in the same second (two
+    web visitors, two terminals) get ``STAMP`` and ``STAMP-2``; a name given that is already a run is refused
+    (resume it, or pick another name) rather than written over."""
+    if name is not None:
+        out = run_folder(family, name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir()
+        except FileExistsError:
+            if any(out.iterdir()):
+                raise WeightsError(f"run/{out.name} already exists for {family!r}; give the new run another name, "
+                                   f"or continue that one (--resume run/{out.name}).") from None
+        return out.name, out
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        candidate = stamp if i == 0 else f"{stamp}-{i + 1}"
+        out = run_folder(family, candidate)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir()
+        except FileExistsError:
+            continue
+        return candidate, out
+    raise WeightsError(f"Could not find a free run name for {stamp}.")
+
+
 def safe_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:64]
     if not name:
@@ -143,21 +171,43 @@ def safe_name(text: str) -> str:
     return name
 
 
-def import_file(registry: Any, family: str, file: str | Path, name: str | None = None) -> WeightsEntry:
+def import_target(family: str, name: str | None, default: str, *, overwrite: bool = False) -> Path:
+    """The imports folder a new import goes to. A name the user typed is used as typed or refused (never quietly
+    rewritten); without one, ``default`` (a file or repo name) is made safe. A taken name is refused unless
+    ``overwrite``: an import never silently replaces another."""
+    if name is not None and str(name).strip():
+        name = str(name).strip().removeprefix("import/")
+        if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+            raise WeightsError(f"Name for the import {name[:60]!r} is not usable: letters, digits, '_', '.' and "
+                               "'-' only (up to 128), e.g. my-model.")
+    else:
+        name = safe_name(default)
+    dest = imports_dir(family) / name
+    if (dest / MODEL_FILE).exists() and not overwrite:
+        raise WeightsError(f"import/{name} already exists for {family!r}. Give the import another name, or ask to "
+                           "replace it (the Replace box; --overwrite in the CLI).")
+    return dest
+
+
+def import_file(registry: Any, family: str, file: str | Path, name: str | None = None, *,
+                overwrite: bool = False) -> WeightsEntry:
     """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports."""
     src = Path(file)
+    dest = import_target(family, name, src.stem, overwrite=overwrite)
+    if not src.is_file():
+        raise WeightsError(f"{src.name}: no such file to import.")
     if src.stat().st_size > MAX_IMPORT_BYTES:
         raise WeightsError(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB is over the "
                            f"{MAX_IMPORT_BYTES // 10**6} MB limit.")
     from .models import load_model
 
     load_model(registry, src, family=family)  # raises a WeightsError that names the mismatch
-    dest = imports_dir(family) / safe_name(name or src.stem)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / MODEL_FILE)
     meta = read_metadata(dest)
 
     (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (dest / "README.md").unlink(missing_ok=True)  # a replaced import's card described the old file
     return next(e for e in list_weights(family) if e.path == dest)
 
 

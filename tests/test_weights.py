@@ -117,7 +117,7 @@ def test_unknown_weights_lists_the_available_ones(home):
 
 
 def test_import_validates_then_lists(registry, ckpt, home, tmp_path):
-    entry = import_file(registry, "autoencoder", ckpt / MODEL_FILE, "my model!")
+    entry = import_file(registry, "autoencoder", ckpt / MODEL_FILE, "my-model")
     assert entry.ref == "import/my-model" and entry.step == 3
     assert "import/my-model" in [e.ref for e in list_weights("autoencoder")]
     junk = tmp_path / "junk.safetensors"

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import DataError
+from .access import FOLDER_PREFIX, FolderAccess
 from .core import DatasetInfo, DataSpec, ImageData, PointData, convert_channels
 from .external import load_image_folder
 
-FOLDER_PREFIX = "folder:"
-
-__all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "FOLDER_PREFIX"]
+__all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "FOLDER_PREFIX", "FolderAccess"]
 
 
 def load_dataset(datasets: Mapping[str, DatasetInfo], spec: DataSpec) -> ImageData | PointData:

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..data import FolderAccess
 from ..jobs import TrainingJobs
 from .family_tab import FamilyTab
 from .plugins_tab import build_plugins_tab
@@ -14,14 +15,20 @@ from .plugins_tab import build_plugins_tab
 CSS = """
 #plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
 """
+DELETE_CACHE = (600, 1800)  # (how often, older than what), in seconds
 # Shared with the tests so they launch exactly like the app.
 LAUNCH_OPTIONS: dict[str, Any] = dict(ssr_mode=False, max_file_size="10mb", theme=gr.themes.Soft(), css=CSS,
                                       show_error=True, footer_links=["api", "settings"])
 
 
-def build_app(registry: Any) -> gr.Blocks:
+def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
+    """``folders``: which ``folder:PATH`` datasets web visitors may name (default: the roots in
+    PLAYGROUND_ALLOW_FOLDERS, none when unset)."""
+    folders = folders if folders is not None else FolderAccess.from_env()
     jobs = TrainingJobs(registry)
-    with gr.Blocks(title="Generative Model Playground", delete_cache=(3600, 3600)) as demo:
+    # Every 10 minutes Gradio deletes the files it cached for responses (galleries, GIFs, uploads) that are more
+    # than 30 minutes old: the cache holds about half an hour of use, not the whole uptime.
+    with gr.Blocks(title="Generative Model Playground", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
                     "Every action here is also an API endpoint and a `playground` CLI command.")
         with gr.Tabs():
@@ -29,7 +36,7 @@ def build_app(registry: Any) -> gr.Blocks:
                 with gr.Tab(fam.title, id=fam.name):
                     try:
                         with registry.guard(fam.name, "ui"):
-                            FamilyTab(registry, fam, jobs).build()
+                            FamilyTab(registry, fam, jobs, folders).build()
                     except Exception as exc:  # a plugin's UI failed: its tab says so; the app lives on
                         gr.Markdown(f"⚠️ This tab could not be built: {exc}")
                         traceback.print_exc()
@@ -39,7 +46,8 @@ def build_app(registry: Any) -> gr.Blocks:
     return demo
 
 
-def launch(registry: Any, *, port: int | None = None, share: bool = False, **kwargs: Any) -> Any:
-    demo = build_app(registry)
+def launch(registry: Any, *, port: int | None = None, share: bool = False, allow_folders: list[str] | None = None,
+           **kwargs: Any) -> Any:
+    demo = build_app(registry, FolderAccess.from_env(allow_folders or []))
     demo.queue(max_size=64)
     return demo.launch(server_port=port, share=share, **LAUNCH_OPTIONS, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import gradio as gr
@@ -11,10 +12,15 @@ from ..errors import PlaygroundError
 from ..weights import list_weights, resolve
 
 GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
+UNEXPECTED = "Unexpected error"  # the start of every message for an error nobody meant to raise (a bug)
+log = logging.getLogger("playground.ui")
 
 
 def user_errors(fn: Any) -> Any:
-    """Show a PlaygroundError's message as a Gradio error (a toast in the page, an AppError in the API)."""
+    """Show a PlaygroundError's message as a Gradio error (a toast in the page, an AppError in the API).
+
+    Anything else is a bug: its traceback goes to the server log and the user gets a message that says so, in
+    words that do not depend on the launch's ``show_error`` (and without server paths from the exception)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -22,6 +28,13 @@ def user_errors(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except PlaygroundError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in %s", getattr(fn, "__name__", "a handler"))
+            raise gr.Error(f"{UNEXPECTED} in {getattr(fn, '__name__', 'this action')} ({type(exc).__name__}); "
+                           "nothing was changed. This is a bug: the server log has the details.",
+                           print_exception=False) from None
 
     return wrapper
 

@@ -8,12 +8,13 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import ModelFamily
+from ..data import FolderAccess
 from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
-from ..inference import run_evaluate, run_quality, run_task
+from ..inference import QualityInputs, run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
-from ..params import ImageInput, param_specs
-from ..weights import import_file, list_weights, resolve
+from ..params import ImageInput, ParamSpec, build_params, param_specs
+from ..weights import import_file, import_target, list_weights, resolve
 from .common import GPU, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files
 from .lab_tab import LabPanel
@@ -32,9 +33,12 @@ POLL_SECONDS = 1.0
 
 
 class FamilyTab:
-    def __init__(self, registry: Any, family: ModelFamily, jobs: TrainingJobs) -> None:
+    def __init__(self, registry: Any, family: ModelFamily, jobs: TrainingJobs,
+                 folders: FolderAccess | None = None) -> None:
         self.registry, self.family, self.jobs = registry, family, jobs
+        self.folders = folders if folders is not None else FolderAccess()
         self.name = family.name
+        self.image_datasets = [n for n, d in registry.datasets.items() if d.kind == "image"]
         self.weight_dropdowns: list[gr.Dropdown] = []
         self.examples = example_files(registry, family.name)
 
@@ -67,7 +71,7 @@ class FamilyTab:
                 wd = weights_dropdown(self.name)
                 self.weight_dropdowns.append(wd)
                 specs = param_specs(task.inputs)
-                comps, collect = build_inputs(specs)
+                comps, collect = build_inputs(specs, self.image_datasets)
                 if any(s.type is ImageInput for s in specs) and self.examples:
                     gr.Examples([[f] for f in self.examples], inputs=[comps[0]], label="Examples (click one)")
                 run = gr.Button(task.title, variant="primary", elem_id=f"{self.name}-{task.name}-run")
@@ -84,7 +88,8 @@ class FamilyTab:
 
         @user_errors
         def handler(weights: str, *vals: Any) -> tuple:
-            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name, collect(vals))
+            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name,
+                              self._checked(collect(vals), specs))
             out = (gallery_value(result), result.values)
             if task.chart:
                 out += (chart_update(result.chart, task.chart),)
@@ -95,12 +100,31 @@ class FamilyTab:
         handler.__name__ = f"{self.name}_{task.name}"
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
 
+    def _fitting(self, stream: Any) -> list[str]:
+        return [n for n, d in self.registry.datasets.items()
+                if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
+
+    def _checked(self, values: dict[str, Any], specs: list[ParamSpec], streams: tuple = ()) -> dict[str, Any]:
+        """``values`` with every dataset named in them checked against what a web visitor may use (registered
+        datasets; ``folder:PATH`` only under the roots this server allows). Stream fields must name one; other
+        dataset fields may stay empty where the family reads empty as "none"."""
+        out = dict(values)
+        fields = {st.field: self._fitting(st) for st in streams}
+        for s in specs:
+            if s.name not in out or not (s.dataset or s.name in fields):
+                continue
+            if s.name not in fields and not str(out[s.name] or "").strip():
+                continue
+            out[s.name] = self.folders.check(sentence_case(s.label), out[s.name],
+                                             fields.get(s.name, self.image_datasets))
+        return out
+
     def _dataset_picker(self, stream: Any, spec: Any) -> gr.Dropdown:
         """One dataset picker per declared stream, offering the registered datasets that fit it; labelled by the
         config field's label (e.g. "domain A")."""
-        fitting = [n for n, d in self.registry.datasets.items()
-                   if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
-        folders = ", or folder:PATH for your own images" if stream.kind == "image" else ""
+        fitting = self._fitting(stream)
+        folders = (f", or folder:PATH for your own images (under {self.folders.describe()})"
+                   if stream.kind == "image" and self.folders.roots != () else "")
         return gr.Dropdown(choices=fitting, value=spec.default if spec.default in fitting else (fitting or [None])[0],
                            label=sentence_case(spec.label), allow_custom_value=True,
                            info=f"A registered dataset{folders}." if spec.label == "dataset" else spec.help)
@@ -109,7 +133,7 @@ class FamilyTab:
         """A config field's widget; a parent model's field picks from that family's weights."""
         parent = next((p for p in self.family.parents if p.field == spec.name), None)
         if parent is None:
-            return param_component(spec)
+            return param_component(spec, datasets=self.image_datasets)
         refs = weight_refs(parent.family)
         return gr.Dropdown(choices=refs, value=spec.default if spec.default in refs else (refs or [None])[0],
                            label=sentence_case(spec.label), allow_custom_value=True,
@@ -151,6 +175,10 @@ class FamilyTab:
             datasets, resume_ref, rest = vals[:n_streams], vals[n_streams], vals[n_streams + 1:]
             values = {**dict(zip(fields, datasets, strict=True)),
                       **{s.name: v for s, v in zip(ordered, rest, strict=True)}}
+            values = self._checked(values, list(every.values()), streams)
+            for p in self.family.parents:  # a parent model is checked now, not when the run's thread loads it
+                if p.field in values:
+                    values[p.field] = checked_ref(p.family, values[p.field])
             if resume_ref and resume_ref != "(new run)":
                 keep = {k: values[k] for k in self.family.config.resumable if k in values}
                 job = self.jobs.start(self.name, keep, resume=resume_ref)
@@ -215,7 +243,8 @@ class FamilyTab:
             with gr.Column(scale=1):
                 wd = weights_dropdown(self.name)
                 self.weight_dropdowns.append(wd)
-                comps, collect = build_inputs(param_specs(fam.evaluate_inputs))
+                specs = param_specs(fam.evaluate_inputs)
+                comps, collect = build_inputs(specs, self.image_datasets)
                 run = gr.Button("Evaluate", variant="primary", elem_id=f"{self.name}-evaluate-run")
             with gr.Column(scale=1):
                 values = gr.JSON(label="Results")
@@ -226,7 +255,8 @@ class FamilyTab:
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
-            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights), collect(vals))
+            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights),
+                                  self._checked(collect(vals), specs))
             return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
         run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)
@@ -242,8 +272,7 @@ class FamilyTab:
                 pick = gr.Dropdown(choices=refs, value=refs[:1], multiselect=True, allow_custom_value=True,
                                    label="Checkpoints (one or more, compared side by side)")
                 self.weight_dropdowns.append(pick)
-                n = gr.Number(value=1000, precision=0, label="Samples per checkpoint (n)", minimum=10, maximum=50_000)
-                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
+                n, seed = (param_component(s) for s in param_specs(QualityInputs))
                 run = gr.Button("Score samples", variant="primary", elem_id=f"{self.name}-quality-run")
             with gr.Column(scale=2):
                 table = gr.Dataframe(label="Scores (baseline = real held-out images vs the same reference)",
@@ -259,11 +288,12 @@ class FamilyTab:
                        progress: gr.Progress = gr.Progress()) -> tuple:
             weights = [weights] if isinstance(weights, str) else list(weights or [])
             if not weights:
-                raise WeightsError("Choose at least one checkpoint.")
+                raise WeightsError("Checkpoints: choose at least one.")
             for w in weights:
                 checked_ref(self.name, w)
+            build_params(QualityInputs, {"n": n_, "seed": seed_})  # refused before any model is loaded
             progress(0, desc=f"Sampling and scoring {len(weights)} checkpoint(s)")
-            results = run_quality(self.registry, self.name, weights, int(n_), int(seed_))
+            results = run_quality(self.registry, self.name, weights, n_, seed_)
             return quality_outputs(self.registry, results)
 
         run.click(quality_fn, [pick, n, seed], [table, note, hist, nn_gallery], api_name=f"{self.name}_quality", **GPU)
@@ -281,6 +311,8 @@ class FamilyTab:
             with gr.Column():
                 upload = gr.File(label="Import a model.safetensors", file_types=[".safetensors"], type="filepath")
                 name = gr.Textbox(label="Name for the import", placeholder="my-model")
+                replace = gr.Checkbox(False, label="Replace an import of the same name",
+                                      info="Off: a taken name is refused, so no import is lost by accident.")
                 do_import = gr.Button("Import", elem_id=f"{self.name}-import")
                 result = gr.Markdown()
                 with gr.Accordion("Hugging Face Hub", open=False):
@@ -296,21 +328,24 @@ class FamilyTab:
             return self._card(checked_ref(self.name, ref)), str(resolve(self.name, ref) / "model.safetensors")
 
         @user_errors
-        def import_fn(path: str | None, label: str) -> tuple:
+        def import_fn(path: str | None, label: str, overwrite: Any = False) -> tuple:
+            if not isinstance(overwrite, bool):
+                raise WeightsError(f"Replace an import of the same name: true or false, got {overwrite!r}.")
+            import_target(self.name, label or None, "import", overwrite=True)  # the name first: it is typed
             if not path:
                 raise WeightsError("Choose a .safetensors file to import first.")
-            entry = import_file(self.registry, self.name, path, label or None)
+            entry = import_file(self.registry, self.name, path, label or None, overwrite=overwrite)
             refs = weight_refs(self.name)
             return (f"Imported as `{entry.ref}` (step {entry.step}, trained on {entry.dataset}).",
                     self._weights_table(), *[gr.update(choices=refs) for _ in self.weight_dropdowns])
 
         @user_errors
-        def pull_fn(repo_id: str) -> tuple:
+        def pull_fn(repo_id: str, overwrite: Any = False) -> tuple:
             from ..hub import pull
 
-            if not repo_id or "/" not in repo_id:
-                raise WeightsError("Give a Hub repository id like user/name.")
-            entry = pull(self.registry, self.name, repo_id.strip())
+            if not isinstance(overwrite, bool):
+                raise WeightsError(f"Replace an import of the same name: true or false, got {overwrite!r}.")
+            entry = pull(self.registry, self.name, repo_id, overwrite=overwrite)
             refs = weight_refs(self.name)
             return (f"Pulled `{repo_id}` as `{entry.ref}` (step {entry.step}).", self._weights_table(),
                     *[gr.update(choices=refs) for _ in self.weight_dropdowns])
@@ -319,16 +354,14 @@ class FamilyTab:
         def push_fn(ref: str, repo_id: str, tok: str) -> str:
             from ..hub import push
 
-            if not repo_id or "/" not in repo_id:
-                raise WeightsError("Give a Hub repository id like user/name.")
-            url = push(self.name, checked_ref(self.name, ref), repo_id.strip(), token=tok or None)
+            url = push(self.name, checked_ref(self.name, ref), repo_id, token=tok or None)
             return f"Pushed `{ref}` to {url}."
 
-        do_pull.click(pull_fn, [repo], [hub_result, table, *self.weight_dropdowns],
+        do_pull.click(pull_fn, [repo, replace], [hub_result, table, *self.weight_dropdowns],
                       api_name=f"{self.name}_hub_pull")
         do_push.click(push_fn, [wd, repo, token], [hub_result], api_name=f"{self.name}_hub_push")
         wd.change(card_fn, [wd], [card, download], api_name=f"{self.name}_weights_card")
-        do_import.click(import_fn, [upload, name], [result, table, *self.weight_dropdowns],
+        do_import.click(import_fn, [upload, name, replace], [result, table, *self.weight_dropdowns],
                         api_name=f"{self.name}_weights_import")
         refresh = gr.Button("Refresh lists", size="sm")
         refresh.click(self._refresh, None, [table, self.resume_dropdown, *self.weight_dropdowns],

@@ -7,6 +7,7 @@ still running are dropped (Gradio's default trigger mode), so a slow machine sho
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -15,13 +16,24 @@ import pandas as pd
 from ..contracts import ModelFamily
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
-from ..params import param_specs
+from ..params import param, param_specs, validate_value
 from .common import checked_ref, user_errors, weight_refs
 from .widgets import param_component
 
 FRAME_SECONDS = 0.2  # the timer's period; ticks arriving while one runs are dropped, so slower is fine
 LAB = {"concurrency_id": "lab", "concurrency_limit": 8}  # CPU-only and per session: not the GPU queue
 FRESH, NONE = "(fresh)", "(none)"
+
+
+@dataclass
+class LabControls:
+    """The lab's own control, declared like every other parameter so one validator checks it."""
+
+    steps_per_frame: int = param(10, min=1, max=200, label="steps per frame",
+                                 help="Full steps (D and G) between two pictures while running.")
+
+
+SPEED = param_specs(LabControls)[0]
 
 HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the generator's samples (the same
 500 noise vectors every frame, so you see each one move). The background is the discriminator's (critic's)
@@ -62,8 +74,7 @@ class LabPanel:
                     start_a = gr.Dropdown(refs, value=FRESH, label="Run A", allow_custom_value=True)
                     start_b = gr.Dropdown(refs, value=FRESH, label="Run B", allow_custom_value=True,
                                           info="Loaded runs keep their own settings.")
-                speed = gr.Slider(1, 200, value=10, step=1, label="Steps per frame",
-                                  info="Full steps (D and G) between two pictures while running.")
+                speed = param_component(SPEED)
                 with gr.Accordion("Settings (both runs)", open=False):
                     settings = [param_component(s) for s in self.settings]
                 reset = gr.Button("New runs", variant="primary", elem_id=f"{self.name}-lab-reset")
@@ -111,8 +122,9 @@ class LabPanel:
         def step_fn(part: str) -> Any:
             @user_errors
             def fn(sess: LabSession | None, n: float = 1) -> tuple:
+                n = validate_value(SPEED, n)
                 sess = _need(sess)
-                errors = sess.step(part, int(n))
+                errors = sess.step(part, n)
                 return self._views(sess, errors)
 
             fn.__name__ = f"{self.name}_lab_step_{part.lower()}"
@@ -124,7 +136,7 @@ class LabPanel:
             if sess is None or not sess.running:
                 return (gr.Timer(active=False), *[gr.skip()] * len(views))
             try:
-                errors = sess.step("both", int(n))
+                errors = sess.step("both", validate_value(SPEED, n))
             except PlaygroundError as exc:  # e.g. a plugin that raised: stop the timer, say why, keep the page
                 sess.running = False
                 return (gr.Timer(active=False), *[gr.skip()] * 2, f"⚠️ {exc}", *[gr.skip()] * 3)

@@ -56,7 +56,7 @@ class GenerateIn:
 @dataclass
 class EvaluateIn:
     n: int = pg.param(300, min=10, max=10_000, help="Test images per set (at most what the split holds).")
-    outlier_dataset: str = pg.param("shapes", help="Dataset whose images count as anomalies.")
+    outlier_dataset: str = pg.param("shapes", dataset=True, help="Dataset whose images count as anomalies.")
     seed: int = pg.param(0, min=0, max=2**31 - 1, help="Seed of the evaluation noise.")
 
 

@@ -24,7 +24,8 @@ class EvaluateIn:
                            label="IWAE K")
     quality_n: int = pg.param(1000, min=0, max=10_000, help="Generated images per sampler for the sample-quality "
                             "scores (0 = skip).")
-    outlier_dataset: str = pg.param("shapes", help="Dataset whose images count as anomalies (scored by −ELBO).")
+    outlier_dataset: str = pg.param("shapes", dataset=True,
+                                    help="Dataset whose images count as anomalies (scored by −ELBO).")
     seed: int = pg.param(0, min=0, max=2**31 - 1, help="Seed of posterior and prior samples.")
 
 

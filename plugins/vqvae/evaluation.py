@@ -22,7 +22,8 @@ class EvaluateIn:
                             "quality for the rate–distortion comparison (0 = skip).", label="codec images")
     compare: str = pg.param("", help="Other VQ-VAE weights to put on the same rate–distortion plot, comma-separated "
                             "(e.g. digits-k32, digits-k8: other codebook sizes).", label="compare with")
-    unseen_dataset: str = pg.param("glyphs", help="Images of a dataset the model never saw, compressed the same way "
+    unseen_dataset: str = pg.param("glyphs", dataset=True,
+                                   help="Images of a dataset the model never saw, compressed the same way "
                                    "(a learned code is only good on what it learned; JPEG is not); empty = skip.")
 
 
