@@ -24,7 +24,7 @@ from .contracts import Batch, ModelFamily, ModelState, TrainConfig
 from .data.external import skipped_note
 from .devices import is_oom, pick_device
 from .errors import ConfigError, TrainingError
-from .memory import check_batch
+from .memory import check_batch, out_of_memory
 from .models import fresh_state, load_model
 from .params import build_params, params_to_dict
 from .run import Distributed, Run, run_step
@@ -211,13 +211,7 @@ class Trainer:
                     losses = run_step(run, fam, micro)
             except Exception as exc:
                 if is_oom(exc):
-                    if self.device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    raise TrainingError(
-                        f"Out of memory at batch size {cfg.batch_size} on {self.device}. Try --batch-size "
-                        f"{max(1, cfg.batch_size // 2)}, or keep the batch and add --grad-accum "
-                        f"{2 * cfg.grad_accum} (same result, half the memory). The last checkpoint "
-                        f"({p.checkpoint or 'none yet'}) is kept.") from None
+                    raise out_of_memory(cfg, self.device, p.checkpoint) from None
                 raise
             state.step += 1
             p.step = state.step  # a plain int: the page sees every step without a device sync

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .devices import is_oom
 from .errors import TrainingError
 
 PROBES = (4, 8)  # micro-batch sizes of the two probe steps
@@ -76,6 +77,17 @@ class StepMemory:
         return max(0, int((budget - self.fixed) // per))
 
 
+def out_of_memory(cfg: Any, device: torch.device, checkpoint: str = "") -> TrainingError:
+    """The message for a step that ran out of memory (here in a probe, or in the engine's loop)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return TrainingError(
+        f"Out of memory at batch size {cfg.batch_size} on {device}. Try --batch-size "
+        f"{max(1, cfg.batch_size // 2)}, or keep the batch and add --grad-accum "
+        f"{2 * cfg.grad_accum} (same result, half the memory). The last checkpoint "
+        f"({checkpoint or 'none yet'}) is kept.")
+
+
 def _saved_bytes(fn: Any) -> int:
     total = 0
 
@@ -104,7 +116,13 @@ def measure(registry: Any, family: Any, cfg: Any, streams: dict[str, Any], devic
             state.modules.train()
             run = Run(state)
             micro = draw_step(streams, probe_cfg, torch.Generator(device=device).manual_seed(0))
-            saved.append(_saved_bytes(lambda run=run, micro=micro: run_step(run, family, micro)))
+            try:
+                with registry.guard(family.name, "train"):  # a plugin that raises fails here as in the run
+                    saved.append(_saved_bytes(lambda run=run, micro=micro: run_step(run, family, micro)))
+            except Exception as exc:
+                if is_oom(exc):
+                    raise out_of_memory(cfg, device) from None
+                raise
     per_item = max(0.0, (saved[1] - saved[0]) / (PROBES[1] - PROBES[0]))
     params = sum(p.numel() * p.element_size() for p in state.modules.parameters())
     fixed = int(4 * params + max(0.0, saved[0] - per_item * PROBES[0]))  # weights, grads, two Adam moments

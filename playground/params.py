@@ -141,16 +141,25 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
     return value
 
 
+# Bounds for numbers that declare none: what a seed, a size or a count can sensibly be (torch seeds and most
+# sizes are 32-bit), so an undeclared bound never lets 10**12 through.
+DEFAULT_INT_RANGE = (-(2**31), 2**31 - 1)
+DEFAULT_FLOAT_LIMIT = 1e15
+
+
 def validate_value(spec: ParamSpec, value: Any) -> Any:
     """Coerce one value to its declared type and check its range and choices."""
     out = _coerce(spec, value)
     if spec.choices is not None and out not in spec.choices:
         raise ConfigError(f"{spec.display} must be one of {', '.join(map(str, spec.choices))}; got {out!r}.")
     if isinstance(out, (int, float)) and not isinstance(out, bool):
-        if spec.min is not None and out < spec.min:
-            raise ConfigError(f"{spec.display} must be at least {spec.min}; got {out}.")
-        if spec.max is not None and out > spec.max:
-            raise ConfigError(f"{spec.display} must be at most {spec.max}; got {out}.")
+        lo, hi = DEFAULT_INT_RANGE if spec.type is int else (-DEFAULT_FLOAT_LIMIT, DEFAULT_FLOAT_LIMIT)
+        lo = spec.min if spec.min is not None else lo
+        hi = spec.max if spec.max is not None else hi
+        if out < lo:
+            raise ConfigError(f"{spec.display} must be at least {lo}; got {out}.")
+        if out > hi:
+            raise ConfigError(f"{spec.display} must be at most {hi}; got {out}.")
     return out
 
 

@@ -224,6 +224,7 @@ def test_each_critic_step_sees_fresh_real_data(registry, tmp_path, monkeypatch):
         return real_d_update(run, real)
 
     monkeypatch.setattr(adversarial, "d_update", recording)
+    monkeypatch.setenv("PLAYGROUND_MEMORY_GUARD", "0")  # its probe steps would be counted too
     Trainer(registry, "gan2d", {**RECIPE, "objective": "wgan_gp", "batch_size": 32, "steps": 1},
             out_dir=tmp_path / "w", device="cpu").run()
     assert len(seen) == 5 and all(s.shape == (32, 2) for s in seen)
