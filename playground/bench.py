@@ -264,7 +264,7 @@ def _start_app(port: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
 
 
-def bench_concurrency(seconds: float, clients: int) -> dict[str, float]:
+def bench_concurrency(seconds: float, clients: int, only: str = "") -> dict[str, float]:
     """``clients`` API clients calling every family's generate endpoint in turn for ``seconds`` while one lab
     session steps: errors, latency percentiles, calls/s and the server's peak resident memory."""
     import threading
@@ -275,7 +275,7 @@ def bench_concurrency(seconds: float, clients: int) -> dict[str, float]:
     try:
         probe = Client(url, verbose=False, download_files=False, analytics_enabled=False)
         names = sorted(n for n in probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
-                       if n.endswith("_generate"))
+                       if n.endswith("_generate") and (not only or n.strip("/") in only.split(",")))
         for n in names:  # warm every model once, so the figures are steady state
             probe.predict(api_name=n)
         lab = Client(url, verbose=False, download_files=False, analytics_enabled=False)
@@ -500,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also the memory guard's estimate for one step at BATCH vs a real step's peak (fresh process)")
     p.add_argument("--concurrency", type=float, default=0, metavar="SECONDS",
                    help="also 8 API clients calling every generate endpoint for SECONDS while a 2-D lab steps")
+    p.add_argument("--concurrency-endpoints", default="", metavar="A,B",
+                   help="only these generate endpoints (e.g. autoencoder_generate,gan_generate); default: all")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
@@ -528,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.memory:
         results.update(bench_memory(reg, a.family, a.memory, a.device))
     if a.concurrency:
-        results.update(bench_concurrency(a.concurrency, 8))
+        results.update(bench_concurrency(a.concurrency, 8, a.concurrency_endpoints))
     if a.quality_n:
         results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:

@@ -306,7 +306,8 @@ def cmd_hub(args: argparse.Namespace, rest: list[str]) -> int:
     pl.add_argument("family")
     pl.add_argument("repo_id")
     pl.add_argument("--revision")
-    pl.add_argument("--name")
+    pl.add_argument("--name", help="import name (default: user--repo)")
+    pl.add_argument("--overwrite", action="store_true", help="replace an import of the same name")
     ps = sub.add_parser("push", help="upload weights (model.safetensors, config.json, README.md)")
     ps.add_argument("family")
     ps.add_argument("weights")
@@ -315,7 +316,7 @@ def cmd_hub(args: argparse.Namespace, rest: list[str]) -> int:
     a = p.parse_args(rest)
     reg = _registry(args)
     if a.action == "pull":
-        e = pull(reg, reg.family(a.family).name, a.repo_id, revision=a.revision, name=a.name)
+        e = pull(reg, reg.family(a.family).name, a.repo_id, revision=a.revision, name=a.name, overwrite=a.overwrite)
         print(f"pulled {a.repo_id} as {e.ref} (step {e.step})")
     else:
         print(push(reg.family(a.family).name, a.weights, a.repo_id, private=a.private))

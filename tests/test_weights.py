@@ -143,3 +143,8 @@ def test_pull_from_a_local_hub_cache_offline(registry, ckpt, home, tmp_path):
     assert entry.ref == "import/someone--ae-digits" and entry.card == "# card\n"
     with pytest.raises(pg.WeightsError, match="not in the local Hub cache"):
         pull(registry, "autoencoder", "someone/absent", cache_dir=cache)
+    with pytest.raises(pg.WeightsError, match="import/someone--ae-digits already exists"):
+        pull(registry, "autoencoder", "someone/ae-digits", cache_dir=cache)
+    assert pull(registry, "autoencoder", "someone/ae-digits", cache_dir=cache, overwrite=True).ref == entry.ref
+    with pytest.raises(pg.WeightsError, match="Repository id '../../etc' is not a Hub repository id"):
+        pull(registry, "autoencoder", "../../etc", cache_dir=cache)
