@@ -132,7 +132,8 @@ def attacks_for(comp: Any, files: dict[str, Path]) -> list[tuple[str, Any]]:
 
 
 def base_value(comp: Any, image: Path) -> Any:
-    """A valid value (the component's default; a real digit for image uploads)."""
+    """A valid value: the component's default, a text box's placeholder when it starts empty (the placeholder is
+    an example of a valid entry), a real digit for image uploads."""
     import gradio as gr
     from gradio_client import handle_file
 
@@ -140,6 +141,8 @@ def base_value(comp: Any, image: Path) -> Any:
         return None
     if isinstance(comp, gr.Image):
         return handle_file(str(image))
+    if isinstance(comp, gr.Textbox) and not comp.value and comp.placeholder:
+        return comp.placeholder
     return comp.value
 
 

@@ -11,7 +11,7 @@ from ..contracts import ModelFamily
 from ..data import FolderAccess
 from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
-from ..inference import QualityInputs, run_evaluate, run_quality, run_task
+from ..inference import QualityInputs, parse_task_inputs, run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
 from ..params import ImageInput, ParamSpec, build_params, param_specs
 from ..weights import import_file, import_target, list_weights, resolve
@@ -88,8 +88,9 @@ class FamilyTab:
 
         @user_errors
         def handler(weights: str, *vals: Any) -> tuple:
-            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name,
-                              self._checked(collect(vals), specs))
+            values = self._checked(collect(vals), specs)
+            parse_task_inputs(task, values)  # the inputs first: checked even where no weights exist yet
+            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name, values)
             out = (gallery_value(result), result.values)
             if task.chart:
                 out += (chart_update(result.chart, task.chart),)
@@ -255,8 +256,9 @@ class FamilyTab:
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
-            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights),
-                                  self._checked(collect(vals), specs))
+            values = self._checked(collect(vals), specs)
+            build_params(fam.evaluate_inputs, values)  # the inputs first: checked even where no weights exist yet
+            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights), values)
             return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
         run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)
@@ -352,8 +354,9 @@ class FamilyTab:
 
         @user_errors
         def push_fn(ref: str, repo_id: str, tok: str) -> str:
-            from ..hub import push
+            from ..hub import check_repo_id, push
 
+            check_repo_id(repo_id)  # the typed id first: checked even where no weights exist yet
             url = push(self.name, checked_ref(self.name, ref), repo_id, token=tok or None)
             return f"Pushed `{ref}` to {url}."
 
