@@ -136,8 +136,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 # What every reader relies on, with the type it must have: checked once here instead of failing in each reader.
-REQUIRED_METADATA: dict[str, type | tuple[type, ...]] = {"family": str, "step": int, "config": dict, "data": dict,
-                                                           "info": dict}
+REQUIRED_METADATA: dict[str, type] = {"family": str, "step": int, "config": dict, "data": dict, "info": dict}
 REQUIRED_INFO: dict[str, type] = {"channels": int, "size": int, "num_classes": int}  # kind: older ones lack it
 
 

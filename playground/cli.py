@@ -53,7 +53,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .engine import Trainer
     from .errors import WeightsError
     from .images import make_grid, tensor_to_pil
-    from .weights import claim_run_folder, resolve
+    from .weights import claim_run_folder, release_run_folder, resolve
 
     reg = _registry(args)
     fam = reg.family(args.family)
@@ -86,9 +86,13 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         loss = " ".join(f"{n}={v:.4f}" for n, v in last.items())
         print(f"[{pr.status}] step {pr.step}/{pr.total} {loss} ({pr.steps_per_s:.1f} steps/s)", flush=True)
 
-    trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=src, device=a.device,
-                      on_progress=show)
-    pr = trainer.run()
+    try:
+        trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=src, device=a.device,
+                          on_progress=show)
+        pr = trainer.run()
+    finally:
+        if out != src and not a.out:  # a folder claimed here goes back if the run wrote nothing (refused at start)
+            release_run_folder(out)
     if not trainer.dist.main:  # under accelerate launch / torchrun only the main process writes and prints
         return 0
     if pr.preview is not None:

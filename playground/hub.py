@@ -61,8 +61,8 @@ def push(family: str, ref: str, repo_id: str, *, token: str | None = None, priva
     """Upload a checkpoint's Hub files (never optimiser state) to ``repo_id``; returns the repo URL."""
     from huggingface_hub import HfApi
 
+    repo_id = check_repo_id(repo_id)  # the typed id first: refused clearly even where no weights exist yet
     folder = resolve(family, ref)
-    repo_id = check_repo_id(repo_id)
     meta = read_metadata(folder)
     if meta["family"] != family:
         raise WeightsError(f"{folder} holds a {meta['family']!r} model, not {family!r}.")

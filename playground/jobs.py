@@ -3,7 +3,6 @@ survives page reloads and closed tabs; Stop is cooperative (the loop checks a fl
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from .engine import Progress, Trainer
 from .errors import PlaygroundError, TrainingError
-from .weights import claim_run_folder, resolve
+from .weights import claim_run_folder, release_run_folder, resolve
 
 
 @dataclass
@@ -29,12 +28,6 @@ class Job:
     @property
     def ref(self) -> str:
         return f"run/{self.name}"
-
-
-def _discard_empty(folder: Path) -> None:
-    """Give back a claimed run folder that never got a file (a refused start leaves no empty run behind)."""
-    with contextlib.suppress(OSError):
-        folder.rmdir()
 
 
 class TrainingJobs:
@@ -69,7 +62,7 @@ class TrainingJobs:
                 trainer.preflight()  # data and the memory guard: refusals reach the caller, not a thread
             except BaseException:
                 if not resume:
-                    _discard_empty(out)
+                    release_run_folder(out)
                 raise
             job = Job(family, name, trainer)
             job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)

@@ -7,6 +7,7 @@ cards, Hub, lab, CLI), and it refuses anything that would leave those three fold
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -164,6 +165,12 @@ def claim_run_folder(family: str, name: str | None = None) -> tuple[str, Path]:
     raise WeightsError(f"Could not find a free run name for {stamp}.")
 
 
+def release_run_folder(folder: Path) -> None:
+    """Give back a claimed run folder that never got a file (a refused start leaves no empty run behind)."""
+    with contextlib.suppress(OSError):  # not empty, or already gone: nothing to give back
+        folder.rmdir()
+
+
 def safe_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:64]
     if not name:
@@ -189,11 +196,14 @@ def import_target(family: str, name: str | None, default: str, *, overwrite: boo
     return dest
 
 
-def import_file(registry: Any, family: str, file: str | Path, name: str | None = None, *,
+def import_file(registry: Any, family: str, file: str | Path | None, name: str | None = None, *,
                 overwrite: bool = False) -> WeightsEntry:
-    """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports."""
-    src = Path(file)
-    dest = import_target(family, name, src.stem, overwrite=overwrite)
+    """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports. The typed name is
+    checked first, so it is refused clearly even before a file is chosen."""
+    src = Path(file or "")
+    dest = import_target(family, name, src.stem or "import", overwrite=overwrite)
+    if not file:
+        raise WeightsError("Choose a .safetensors file to import first.")
     if not src.is_file():
         raise WeightsError(f"{src.name}: no such file to import.")
     if src.stat().st_size > MAX_IMPORT_BYTES:

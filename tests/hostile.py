@@ -164,11 +164,9 @@ def plan(demo: Any, files: dict[str, Path], image: Path) -> list[tuple[Attack, l
     return out
 
 
-def _names(attack: Attack, comp_name: str | None) -> list[str]:
-    """What a clear message names: the label (without a parenthesised hint), the field, or the value sent."""
+def _names(attack: Attack) -> list[str]:
+    """What a clear message names: the label (without a parenthesised hint) or the value sent."""
     out = [attack.label.lower(), attack.label.split(" (")[0].lower()]
-    if comp_name:
-        out.append(comp_name.lower())
     value = attack.value
     if isinstance(value, list) and value:
         value = value[0]
@@ -179,7 +177,7 @@ def _names(attack: Attack, comp_name: str | None) -> list[str]:
     return [n.replace("_", " ") for n in out if n]
 
 
-def judge(attack: Attack, error: BaseException | None, field_name: str | None = None) -> Outcome:
+def judge(attack: Attack, error: BaseException | None) -> Outcome:
     from gradio_client.exceptions import AppError
 
     if error is None:
@@ -190,7 +188,7 @@ def judge(attack: Attack, error: BaseException | None, field_name: str | None = 
     if msg.startswith(UNEXPECTED) or HIDDEN in msg or not msg.strip():
         return Outcome(attack, "crash", msg)
     text = msg.lower().replace("_", " ")
-    if RAW_EXCEPTION.search(msg) or not any(n in text for n in _names(attack, field_name)):
+    if RAW_EXCEPTION.search(msg) or not any(n in text for n in _names(attack)):
         return Outcome(attack, "vague", msg)
     return Outcome(attack, "clear", msg)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -11,10 +12,10 @@ from ..contracts import ModelFamily
 from ..data import FolderAccess
 from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
-from ..inference import QualityInputs, parse_task_inputs, run_evaluate, run_quality, run_task
+from ..inference import QualityInputs, run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
-from ..params import ImageInput, ParamSpec, build_params, param_specs
-from ..weights import import_file, import_target, list_weights, resolve
+from ..params import ImageInput, ParamSpec, param, param_specs, validate_value
+from ..weights import import_file, list_weights, resolve
 from .common import GPU, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files
 from .lab_tab import LabPanel
@@ -30,6 +31,17 @@ from .widgets import (
 )
 
 POLL_SECONDS = 1.0
+
+
+@dataclass
+class ImportOptions:
+    """The Weights tab's own switch, declared so the one validator checks it (import and Hub pull share it)."""
+
+    replace: bool = param(False, label="replace an import of the same name",
+                          help="Off: a taken name is refused, so no import is lost by accident.")
+
+
+REPLACE = param_specs(ImportOptions)[0]
 
 
 class FamilyTab:
@@ -88,9 +100,9 @@ class FamilyTab:
 
         @user_errors
         def handler(weights: str, *vals: Any) -> tuple:
-            values = self._checked(collect(vals), specs)
-            parse_task_inputs(task, values)  # the inputs first: checked even where no weights exist yet
-            result = run_task(self.registry, self.name, checked_ref(self.name, weights), task.name, values)
+            # run_task checks the inputs before it resolves the weights (so even a family without weights names a
+            # bad input), and resolving is where every reference is checked.
+            result = run_task(self.registry, self.name, weights, task.name, self._checked(collect(vals), specs))
             out = (gallery_value(result), result.values)
             if task.chart:
                 out += (chart_update(result.chart, task.chart),)
@@ -256,9 +268,7 @@ class FamilyTab:
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
-            values = self._checked(collect(vals), specs)
-            build_params(fam.evaluate_inputs, values)  # the inputs first: checked even where no weights exist yet
-            result = run_evaluate(self.registry, self.name, checked_ref(self.name, weights), values)
+            result = run_evaluate(self.registry, self.name, weights, self._checked(collect(vals), specs))  # as run_task
             return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
         run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)
@@ -293,7 +303,6 @@ class FamilyTab:
                 raise WeightsError("Checkpoints: choose at least one.")
             for w in weights:
                 checked_ref(self.name, w)
-            build_params(QualityInputs, {"n": n_, "seed": seed_})  # refused before any model is loaded
             progress(0, desc=f"Sampling and scoring {len(weights)} checkpoint(s)")
             results = run_quality(self.registry, self.name, weights, n_, seed_)
             return quality_outputs(self.registry, results)
@@ -313,8 +322,7 @@ class FamilyTab:
             with gr.Column():
                 upload = gr.File(label="Import a model.safetensors", file_types=[".safetensors"], type="filepath")
                 name = gr.Textbox(label="Name for the import", placeholder="my-model")
-                replace = gr.Checkbox(False, label="Replace an import of the same name",
-                                      info="Off: a taken name is refused, so no import is lost by accident.")
+                replace = param_component(REPLACE)
                 do_import = gr.Button("Import", elem_id=f"{self.name}-import")
                 result = gr.Markdown()
                 with gr.Accordion("Hugging Face Hub", open=False):
@@ -331,12 +339,8 @@ class FamilyTab:
 
         @user_errors
         def import_fn(path: str | None, label: str, overwrite: Any = False) -> tuple:
-            if not isinstance(overwrite, bool):
-                raise WeightsError(f"Replace an import of the same name: true or false, got {overwrite!r}.")
-            import_target(self.name, label or None, "import", overwrite=True)  # the name first: it is typed
-            if not path:
-                raise WeightsError("Choose a .safetensors file to import first.")
-            entry = import_file(self.registry, self.name, path, label or None, overwrite=overwrite)
+            entry = import_file(self.registry, self.name, path, label or None,
+                                overwrite=validate_value(REPLACE, overwrite))
             refs = weight_refs(self.name)
             return (f"Imported as `{entry.ref}` (step {entry.step}, trained on {entry.dataset}).",
                     self._weights_table(), *[gr.update(choices=refs) for _ in self.weight_dropdowns])
@@ -345,19 +349,16 @@ class FamilyTab:
         def pull_fn(repo_id: str, overwrite: Any = False) -> tuple:
             from ..hub import pull
 
-            if not isinstance(overwrite, bool):
-                raise WeightsError(f"Replace an import of the same name: true or false, got {overwrite!r}.")
-            entry = pull(self.registry, self.name, repo_id, overwrite=overwrite)
+            entry = pull(self.registry, self.name, repo_id, overwrite=validate_value(REPLACE, overwrite))
             refs = weight_refs(self.name)
             return (f"Pulled `{repo_id}` as `{entry.ref}` (step {entry.step}).", self._weights_table(),
                     *[gr.update(choices=refs) for _ in self.weight_dropdowns])
 
         @user_errors
         def push_fn(ref: str, repo_id: str, tok: str) -> str:
-            from ..hub import check_repo_id, push
+            from ..hub import push
 
-            check_repo_id(repo_id)  # the typed id first: checked even where no weights exist yet
-            url = push(self.name, checked_ref(self.name, ref), repo_id, token=tok or None)
+            url = push(self.name, ref, repo_id, token=tok or None)  # push checks the id, then the weights
             return f"Pushed `{ref}` to {url}."
 
         do_pull.click(pull_fn, [repo, replace], [hub_result, table, *self.weight_dropdowns],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 import playground as pg
-from playground.data import DataSpec
+from playground.data import FOLDER_PREFIX, DataSpec
 
 from . import pictures
 
@@ -32,7 +32,7 @@ def _evaluator(state: pg.ModelState, stream: str):  # noqa: ANN202
     from playground.metrics.evaluator import load_evaluator
 
     name = str(state.streams.get(stream, {}).get("name", ""))
-    if not name or name.startswith("folder:"):
+    if not name or name.startswith(FOLDER_PREFIX):
         return None
     try:
         ev = load_evaluator(name)

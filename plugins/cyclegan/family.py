@@ -11,6 +11,7 @@ from torch import nn
 
 import playground as pg
 from playground.contracts import LR_SCHEDULES
+from playground.data import FOLDER_PREFIX
 
 from . import pictures, pool
 from .evaluation import EvaluateIn, Evaluation
@@ -84,8 +85,8 @@ def translate(state: pg.ModelState, x: torch.Tensor, generator: str) -> torch.Te
 def domain_name(state: pg.ModelState, stream: str) -> str:
     """The dataset a domain was trained on (a folder's last two path parts), for captions."""
     name = str(state.streams.get(stream, {}).get("name", stream))
-    if name.startswith("folder:"):
-        parts = name[len("folder:"):].rstrip("/").split("/")
+    if name.startswith(FOLDER_PREFIX):
+        parts = name[len(FOLDER_PREFIX):].rstrip("/").split("/")
         name = "/".join(parts[-2:])
     return name
 
