@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,16 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .engine import Trainer
     from .errors import WeightsError
     from .images import make_grid, tensor_to_pil
-    from .weights import claim_run_folder, release_run_folder, resolve
+    from .weights import claim_run_folder, reference_of, release_run_folder, resolve
 
     reg = _registry(args)
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground train {fam.name}")
     _add_params(p, fam.config)
-    p.add_argument("--name", help="name of the run: weights run/NAME (default: a timestamp)")
+    p.add_argument("--name", help="name of the run: weights run/NAME, kept in $PLAYGROUND_HOME/runs/FAMILY/NAME "
+                   "(default name: a timestamp)")
     p.add_argument("--out", help="write the checkpoint into this folder instead (e.g. weights/FAMILY/NAME to ship "
-                   "it; such a folder is then referenced by its weights name)")
+                   "it); a folder elsewhere is used by name after `playground import FAMILY FOLDER`")
     p.add_argument("--resume", help="weights to continue exactly: run/NAME (or NAME / import/NAME)")
     p.add_argument("--overwrite", action="store_true",
                    help="let --out replace a checkpoint already there (otherwise refused)")
@@ -99,7 +101,10 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         tensor_to_pil(make_grid(pr.preview, nrow=8), scale=2).save(out / "preview.png")
     for note in pr.notes:
         print(f"Note: {note}")
-    print(f"{pr.message} Checkpoint: {out}")
+    ref = reference_of(fam.name, out)
+    how = (f"use it as --weights {ref}" if ref else
+           f"to use it by name: playground import {fam.name} {out} --name NAME (then --weights import/NAME)")
+    print(f"{pr.message} Checkpoint: {out} ({how})")
     return 0
 
 
@@ -140,18 +145,32 @@ def _print_result(result: Any, out: str | None) -> None:
     print(f"wrote {out}")
 
 
+def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
+    from .inference import SampleInputs, run_sample
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    p = argparse.ArgumentParser(prog=f"playground sample {fam.name}",
+                                description="Draw from the family's sample(): a grid of images or a 2-D plot.")
+    p.add_argument("--weights", required=not args.help, help="weights: NAME (shipped), run/NAME or import/NAME")
+    p.add_argument("--out", help="write the grid or plot here (PNG)")
+    p.add_argument("--device")
+    _add_params(p, SampleInputs)
+    if args.help:
+        p.print_help()
+        return 0
+    a = p.parse_args(rest)
+    _print_result(run_sample(reg, fam.name, a.weights, _values(a, SampleInputs), a.device), a.out)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     from .inference import run_task
 
     reg = _registry(args)
     fam = reg.family(args.family)
-    task_name = "generate" if args.command == "sample" else None
-    if task_name and not any(t.name == task_name for t in fam.tasks):
-        raise PluginError(f"{fam.title} has no generate task (it is not a generator on its own); its tasks: "
-                          f"{', '.join(t.name for t in fam.tasks)} (playground run {fam.name} TASK).")
-    p = argparse.ArgumentParser(prog=f"playground {args.command} {fam.name}")
-    if task_name is None:
-        p.add_argument("task", choices=[t.name for t in fam.tasks])
+    p = argparse.ArgumentParser(prog=f"playground run {fam.name}")
+    p.add_argument("task", choices=[t.name for t in fam.tasks])
     p.add_argument("--weights", required=not args.help, help="weights: NAME (shipped), run/NAME or import/NAME")
     p.add_argument("--out", help="write the output image(s) here (PNG)")
     p.add_argument("--device")
@@ -163,7 +182,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
                 print(f"  {s.flag}: {s.help} (default: {s.default})")
         return 0
     a, more = p.parse_known_args(rest)
-    task = fam.task(task_name or a.task)
+    task = fam.task(a.task)
     tp = argparse.ArgumentParser(prog=f"playground run {fam.name} {task.name}")
     _add_params(tp, task.inputs)
     values = _image_values(_values(tp.parse_args(more), task.inputs), task.inputs)
@@ -220,28 +239,37 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace, rest: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="playground plugins", description="Loaded, failed and disabled plugins.")
+    p.add_argument("--traceback", action="store_true", help="print each failure's traceback")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed (for CI)")
+    a = p.parse_args(rest)
     reg = _registry(args)
     for row in reg.status_rows():
         print(f"{row['plugin']:<24} {row['status']:<20} {row['provides']}")
         if row["last error"]:
             print(f"    {row['last error']}\n    file: {row['file']}")
-    if rest and rest[0] == "--traceback":
+    if a.traceback or args.traceback:
         for f in reg.failures:
             print(f"\n--- {f.plugin} [{f.stage}] {f.file}\n{f.traceback}")
-    return 1 if reg.failures and "--strict" in rest else 0
+    return 1 if reg.failures and a.strict else 0
 
 
 def cmd_weights(args: argparse.Namespace, rest: list[str]) -> int:
     from .weights import list_weights
 
+    p = argparse.ArgumentParser(prog="playground weights", description="Shipped, run/… and import/… weights "
+                                "(of one FAMILY, or all).")
+    p.add_argument("family", nargs="?")
+    a = p.parse_args(([args.family] if args.family else []) + rest)
     reg = _registry(args)
-    for fam in ([reg.family(args.family)] if args.family else reg.families.values()):
+    for fam in ([reg.family(a.family)] if a.family else reg.families.values()):
         for e in list_weights(fam.name):
             print(f"{fam.name:<14} {e.ref:<28} {e.source:<8} step {e.step:<7} data {e.dataset}  {e.path}")
     return 0
 
 
 def cmd_datasets(args: argparse.Namespace, rest: list[str]) -> int:
+    argparse.ArgumentParser(prog="playground datasets", description="Registered datasets.").parse_args(rest)
     reg = _registry(args)
     for d in reg.datasets.values():
         print(f"{d.name:<14} {d.kind:<7} {d.source:<9} {d.title}")
@@ -293,7 +321,8 @@ def cmd_train_evaluator(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("dataset")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="folder (default: weights/evaluators/<dataset>)")
+    p.add_argument("--out", help="folder (default: $PLAYGROUND_HOME/evaluators/DATASET, found there by the "
+                   "sample-quality scores; weights/evaluators/DATASET to ship it)")
     a = p.parse_args(rest)
     meta = train_evaluator(_registry(args), a.dataset, epochs=a.epochs, seed=a.seed,
                            out_dir=Path(a.out) if a.out else None)
@@ -327,6 +356,80 @@ def cmd_hub(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, rest: list[str]) -> int:
+    from .checkpoint import MODEL_FILE
+    from .weights import import_file
+
+    reg = _registry(args)
+    fam = reg.family(args.family)
+    p = argparse.ArgumentParser(prog=f"playground import {fam.name}",
+                                description="Copy a checkpoint (a folder written by `train --out`, or its "
+                                "model.safetensors) into your imports, checked first; then use it as import/NAME.")
+    p.add_argument("path", help="checkpoint folder or .safetensors file")
+    p.add_argument("--name", help="import name (default: the folder's or file's name)")
+    p.add_argument("--overwrite", action="store_true", help="replace an import of the same name")
+    if args.help:
+        p.print_help()
+        return 0
+    a = p.parse_args(rest)
+    src = Path(a.path)
+    file = src / MODEL_FILE if src.is_dir() else src
+    e = import_file(reg, fam.name, file, a.name or (src.name if src.is_dir() else src.stem), overwrite=a.overwrite)
+    print(f"imported {src} as {e.ref} (step {e.step}); use --weights {e.ref}")
+    return 0
+
+
+def cmd_check_plugin(args: argparse.Namespace, rest: list[str]) -> int:
+    from .conformance import CHECK_NAMES, CHECKS, check_plugin_folder
+
+    p = argparse.ArgumentParser(
+        prog="playground check-plugin",
+        description="Run the conformance checks (the contract every family must keep) on the families of one "
+                    "plugins folder. Built-in families are loaded for their datasets and parents, not checked. "
+                    "Exit code 0 only when every family passes: use it in CI.",
+        epilog="checks: " + "; ".join(f"{c.name}: {c.doc}" for c in CHECKS))
+    p.add_argument("folder", help="the plugins folder (plugin files or packages)")
+    p.add_argument("--family", action="append", help="check only this family (repeatable)")
+    p.add_argument("--check", action="append", choices=CHECK_NAMES, help="run only this check (repeatable)")
+    a = p.parse_args(rest)
+    if not Path(a.folder).is_dir():
+        raise ConfigError(f"{a.folder}: no such plugins folder.")
+
+    def show(v: Any) -> None:
+        print(f"  {v.family:<16} {v.check:<11} {v.status.upper():<5} {v.seconds:6.1f}s  {v.detail}", flush=True)
+
+    print(f"checking {a.folder} ({', '.join(a.check or CHECK_NAMES)})", flush=True)
+    report = check_plugin_folder(a.folder, a.family, a.check or CHECK_NAMES, progress=show)
+    for v in report.load_failures:
+        show(v)
+    if not report.families and not report.load_failures:
+        print(f"no model families registered by plugins in {a.folder}")
+    print()
+    for name in report.families:
+        print(f"{name}: {report.family_status(name).upper()}")
+    for v in report.load_failures:
+        print(f"{v.family}: FAIL ({v.check}: {v.detail})")
+    return 0 if report.ok else 1
+
+
+def cmd_new_plugin(args: argparse.Namespace, rest: list[str]) -> int:
+    from .templates import write_plugin
+
+    p = argparse.ArgumentParser(prog="playground new-plugin",
+                                description="Write a working, commented family plugin (and its test) to start from; "
+                                "it passes `playground check-plugin` as written.")
+    p.add_argument("name", help="the family's name (a Python identifier, e.g. my_vae)")
+    p.add_argument("--kind", choices=("image", "points"), default="image",
+                   help="image: trains on image datasets (digits, …); points: on 2-D point sets (ring8, …)")
+    p.add_argument("--dir", default="plugins_local", help="plugins folder to write into (default: plugins_local)")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    a = p.parse_args(rest)
+    for path in write_plugin(a.name, a.kind, Path(a.dir), overwrite=a.overwrite):
+        print(f"wrote {path}")
+    print(f"\nnext: playground check-plugin {a.dir}\n      python app.py --plugins-dir {a.dir}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
@@ -334,38 +437,64 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)"),
-            "sample": (cmd_run, "generate a grid from weights"),
+            "sample": (cmd_sample, "draw samples from weights (a grid, or a 2-D plot)"),
             "run": (cmd_run, "run any task of a family"),
             "eval": (cmd_eval, "evaluate weights"),
             "card": (cmd_card, "evaluate weights and write their model card"),
+            "import": (cmd_import, "import a checkpoint folder or file to use it by name"),
             "hub": (cmd_hub, "pull or push checkpoints on the Hugging Face Hub"),
             "train-evaluator": (cmd_train_evaluator, "train the evaluator network of a dataset"),
             "plugins": (cmd_plugins, "loaded and failed plugins"),
             "weights": (cmd_weights, "available weights"),
             "datasets": (cmd_datasets, "registered datasets"),
             "serve": (cmd_serve, "run the web app"),
-            "bench": (cmd_bench, "speed and memory benchmarks")}
+            "bench": (cmd_bench, "speed and memory benchmarks"),
+            "new-plugin": (cmd_new_plugin, "write a working family plugin to start from"),
+            "check-plugin": (cmd_check_plugin, "run the conformance checks on a plugins folder")}
+FAMILY_COMMANDS = ("train", "sample", "run", "eval", "card", "import")
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    parser = argparse.ArgumentParser(prog="playground", description="Generative Model Playground")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv  # anywhere on the line: a plugin failure's traceback, for its author
+    argv = [x for x in argv if x != "--traceback"]
+    parser = argparse.ArgumentParser(prog="playground", description="Generative Model Playground",
+                                     epilog="Add --traceback to any command to see a failure's traceback.")
     parser.add_argument("--plugins-dir", action="append", help="extra plugins folder (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_) in COMMANDS.items():
-        if name in ("train", "sample", "run", "eval", "weights", "card"):
+        if name in FAMILY_COMMANDS or name == "weights":
             _family_parser(sub, name, help_)
         else:
             sub.add_parser(name, help=help_, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    if args.command in ("train", "sample", "run", "eval", "card") and not args.family:
-        parser.error(f"{args.command} needs a FAMILY")
     args.help = getattr(args, "help", False)
+    args.traceback = show_traceback
+    if args.command in FAMILY_COMMANDS and not args.family:
+        if not args.help:
+            parser.error(f"{args.command} needs a FAMILY (playground {args.command} --help)")
+        print(f"usage: playground {args.command} FAMILY [options]\n\n{COMMANDS[args.command][1]}.\n\n"
+              f"families: {', '.join(sorted(_registry(args).families))}\n"
+              f"`playground {args.command} FAMILY --help` lists that family's options.")
+        return 0
+    if args.help and args.command not in FAMILY_COMMANDS:
+        rest.append("--help")  # the command's own parser prints its help
     try:
         return COMMANDS[args.command][0](args, rest)
     except PlaygroundError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if show_traceback and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__)
+        elif isinstance(exc, PluginError) and exc.__cause__ is not None:
+            print("(run again with --traceback to see where the plugin failed)", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if show_traceback:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --traceback to see where)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

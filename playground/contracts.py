@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from .metrics.views import ImageView
 from .params import param
 
 if TYPE_CHECKING:  # the run context lives in the engine's package; families only use it
+    from .plot2d import Overlay
     from .run import Run
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -236,6 +238,15 @@ class ModelFamily:
     # ("objective", "wgan_gp"); None = no comparison.
     lab_compare: ClassVar[tuple[str, Any] | None] = None
     lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
+    # The logged loss the conformance check "learns" expects to fall (by half its untrained size, sign-safe);
+    # families whose losses need not fall implement learning_score instead.
+    learning_loss: ClassVar[str] = "loss"
+    # False when train_step draws per-item noise (a denoiser's corruption), so two micro-batches cannot equal one
+    # batch item for item and the gradient-accumulation check is skipped.
+    accumulation_exact: ClassVar[bool] = True
+    # How samples and the real reference are shown to the evaluator for FID & co. (e.g. pg.BINARISED for a family
+    # that generates binary images); None = as generated.
+    quality_view: ClassVar[ImageView | None] = None
 
     # -- what it trains on ------------------------------------------------------------------------------
     def streams(self, cfg: TrainConfig) -> tuple[Stream, ...]:
@@ -279,6 +290,11 @@ class ModelFamily:
     def field(self, state: ModelState, xy: torch.Tensor) -> Field | None:
         """A scalar over 2-D points (K×2 → values of K) drawn under the samples in 2-D plots (optional)."""
         return None
+
+    def overlays(self, state: ModelState) -> list[Overlay]:
+        """Shapes drawn over 2-D plots in the Lab (``pg.Ellipse``, ``pg.Polyline``, ``pg.Arrow``, ``pg.Marker``): a
+        mixture's components, a sampler's path (optional)."""
+        return []
 
     def finalize(self, state: ModelState, items: torch.Tensor, labels: torch.Tensor | None) -> None:
         """Fit ``state.stats`` from the first stream's training data before a checkpoint is written (optional)."""

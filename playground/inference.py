@@ -142,6 +142,52 @@ def sample_classes(registry: Any, family: str, weights: str, classes: list[int],
 
 
 @dataclass
+class SampleInputs:
+    """``playground sample``'s settings: what any family's ``sample()`` takes (one declaration, validated once)."""
+
+    n: int = param(64, min=1, max=1024, help="Samples to draw.")
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the samples.")
+    label: int = param(-1, min=-1, max=100_000, help="Class to generate (conditional models); -1 = any.")
+
+
+def run_sample(registry: Any, family: str, weights: str, values: dict[str, Any],
+               device: str | None = None) -> TaskResult:
+    """Draw from the family's ``sample()``: a grid of images, or a plot of 2-D points (any family that samples,
+    whether or not it declares a ``generate`` task)."""
+    from .images import make_grid
+    from .plot2d import Extent, render, to_tensor
+
+    fam = registry.family(family)
+    inp = build_params(SampleInputs, values)
+    if not fam.can_sample:
+        raise PluginError(f"{fam.title} does not generate new samples on its own (it implements no sample()); its "
+                          f"tasks: {', '.join(t.name for t in fam.tasks)} (playground run {fam.name} TASK).")
+    with _device_lock:
+        state = _cache.get(registry, family, weights, pick_device(device))
+        labels = None
+        if inp.label >= 0:
+            known = fam.sample_classes(state)
+            if not known:
+                raise InputError(f"{fam.title} ({weights}) is unconditional: --label cannot choose a class.")
+            if inp.label >= len(known):
+                raise InputError(f"'label' must be one of this model's classes 0..{len(known) - 1} "
+                                 f"({', '.join(known)}), not {inp.label}.")
+            labels = torch.full((inp.n,), inp.label, device=state.device, dtype=torch.long)
+        gen = torch.Generator(device=state.device).manual_seed(inp.seed)
+        with registry.guard(family, "infer"):
+            out = fam.sample(state, inp.n, gen, labels=labels) if labels is not None else fam.sample(state, inp.n, gen)
+    if out is None or out.shape[0] != inp.n or not torch.isfinite(out).all():
+        raise PluginError(f"{family}.sample did not return {inp.n} finite samples.")
+    out = out.detach().float().cpu()
+    if fam.kind == "points":
+        picture = to_tensor(render(Extent.around(out), fake=out, title=f"{inp.n} samples"))
+    else:
+        picture = make_grid(out.clamp(-1, 1))
+    return _check_result(family, "sample", TaskResult(images=[("samples", picture)],
+                                                      values={"n": inp.n, "seed": inp.seed, "weights": weights}))
+
+
+@dataclass
 class QualityInputs:
     """The sample-quality scores' own settings (one declaration for the page, the API and their validation)."""
 
@@ -173,6 +219,7 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
                 images = fam.sample(state, n, gen)
         if images is None or images.shape[0] != n or not torch.isfinite(images).all():
             raise PluginError(f"{family}.sample did not return {n} finite images.")
-        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed, inception=inception)
+        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed, inception=inception,
+                                view=fam.quality_view)
         out.append((ref, report, images[:8].cpu()))
     return out

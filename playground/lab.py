@@ -177,11 +177,13 @@ class LabRun:
         fake = self.samples()
         with self.registry.guard(self.family.name, "infer"):
             fld = self.family.field(self.state, self.grid)
+            shapes = self.family.overlays(self.state)
         m = self.metrics(fake)
         counts = " · ".join(f"{p} {k}" for p, k in self.updates.items())
         title = f"{self.label}: {self.objective} · {counts}"
         img = render(self.extent, field=fld, resolution=FIELD_RESOLUTION, real=self.real[:PLOT_POINTS],
-                     fake=fake[:PLOT_POINTS], modes=self.modes, hq_radius=3 * self.data.sigma, size=size, title=title)
+                     fake=fake[:PLOT_POINTS], modes=self.modes, hq_radius=3 * self.data.sigma, size=size, title=title,
+                     overlays=shapes)
         if self.modes is not None and (not self.coverage or self.coverage[-1][0] != self.steps):
             self.coverage.append((self.steps, f"{self.label}: {self.objective}", float(m["modes_covered"])))
         row: dict[str, Any] = {"run": self.label, "objective": self.objective, "step": self.steps,

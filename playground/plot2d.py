@@ -7,6 +7,7 @@ can redraw several times a second on a laptop CPU.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,7 +35,10 @@ class Extent:
     def around(cls, *point_sets: torch.Tensor | None, margin: float = 0.25) -> Extent:
         """A square, centred box holding every point of ``point_sets`` (None skipped) with ``margin`` (a fraction
         of the half-width) to spare."""
-        points = torch.cat([p.float().cpu() for p in point_sets if p is not None])
+        given = [p.float().cpu().reshape(-1, 2) for p in point_sets if p is not None and p.numel()]
+        if not given:
+            return cls(-1.0, 1.0, -1.0, 1.0)
+        points = torch.cat(given)
         lo, hi = points.amin(0), points.amax(0)
         centre = (lo + hi) / 2
         half = float((hi - lo).max()) / 2 * (1 + margin) or 1.0
@@ -52,6 +56,108 @@ class Extent:
         px = (points[:, 0] - self.x0) / (self.x1 - self.x0) * size
         py = (self.y1 - points[:, 1]) / (self.y1 - self.y0) * size
         return np.stack([px, py], 1)
+
+
+Colour = tuple[int, int, int]
+OVERLAY_COLOUR: Colour = (30, 60, 200)
+
+
+@dataclass(frozen=True)
+class Ellipse:
+    """A Gaussian's contours: the ``sigmas``-σ ellipses of ``cov`` (2×2) around ``centre`` (2); e.g. one per
+    mixture component, ``label`` (its weight) written beside it."""
+
+    centre: torch.Tensor
+    cov: torch.Tensor
+    sigmas: tuple[float, ...] = (1.0, 2.0)
+    colour: Colour = OVERLAY_COLOUR
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Polyline:
+    """A polyline through ``points`` (K×2): a sampler's trajectory, a chain of states."""
+
+    points: torch.Tensor
+    colour: Colour = OVERLAY_COLOUR
+    width: int = 2
+    dots: bool = False  # also mark each point
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """An arrow from ``start`` to ``end`` (2 each): a gradient, a velocity, an update."""
+
+    start: torch.Tensor
+    end: torch.Tensor
+    colour: Colour = OVERLAY_COLOUR
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A labelled cross at ``point`` (2): a centroid, a chain's start."""
+
+    point: torch.Tensor
+    label: str = ""
+    colour: Colour = OVERLAY_COLOUR
+
+
+Overlay = Ellipse | Polyline | Arrow | Marker
+
+
+def overlay_points(overlays: Sequence[Overlay]) -> torch.Tensor | None:
+    """Points the overlays must keep in view (for ``Extent.around``): 2σ ellipse extremes, paths, arrows."""
+    pts: list[torch.Tensor] = []
+    for o in overlays:
+        if isinstance(o, Ellipse):
+            r = max(o.sigmas) * torch.linalg.eigvalsh(o.cov.float().cpu()).clamp_min(0).max().sqrt()
+            c = o.centre.float().cpu()
+            pts.append(torch.stack([c - r, c + r]))
+        elif isinstance(o, Polyline):
+            pts.append(o.points.float().cpu())
+        elif isinstance(o, Arrow):
+            pts.append(torch.stack([o.start.float().cpu(), o.end.float().cpu()]))
+        else:
+            pts.append(o.point.float().cpu()[None])
+    return torch.cat(pts) if pts else None
+
+
+def _draw_overlay(draw: ImageDraw.ImageDraw, extent: Extent, o: Overlay, size: int) -> None:
+    font = load_font(11)
+    if isinstance(o, Ellipse):
+        vals, vecs = torch.linalg.eigh(o.cov.float().cpu())
+        t = torch.linspace(0, 2 * math.pi, 73)
+        circle = torch.stack([t.cos(), t.sin()], 1)
+        for k in o.sigmas:
+            ring = o.centre.float().cpu() + k * (circle * vals.clamp_min(0).sqrt()) @ vecs.T
+            px = extent.to_pixels(ring.numpy(), size)
+            draw.line([tuple(p) for p in px], fill=o.colour, width=2 if k == o.sigmas[0] else 1)
+        if o.label:
+            x, y = extent.to_pixels(o.centre.float().cpu()[None].numpy(), size)[0]
+            draw.text((x + 4, y + 2), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
+    elif isinstance(o, Polyline):
+        px = [tuple(p) for p in extent.to_pixels(o.points.float().cpu().numpy(), size)]
+        if len(px) > 1:
+            draw.line(px, fill=o.colour, width=o.width)
+        if o.dots:
+            for x, y in px:
+                draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=o.colour)
+    elif isinstance(o, Arrow):
+        (x0, y0), (x1, y1) = extent.to_pixels(torch.stack([o.start, o.end]).float().cpu().numpy(), size)
+        draw.line([(x0, y0), (x1, y1)], fill=o.colour, width=2)
+        ang, head = math.atan2(y1 - y0, x1 - x0), 8.0
+        for side in (2.6, -2.6):
+            draw.line([(x1, y1), (x1 + head * math.cos(ang + side), y1 + head * math.sin(ang + side))],
+                      fill=o.colour, width=2)
+        if o.label:
+            draw.text((x1 + 4, y1), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
+    else:
+        x, y = extent.to_pixels(o.point.float().cpu()[None].numpy(), size)[0]
+        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=o.colour, width=2)
+        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=o.colour, width=2)
+        if o.label:
+            draw.text((x + 6, y - 6), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
 
 
 @lru_cache(maxsize=8)
@@ -82,8 +188,9 @@ def _dots(draw: ImageDraw.ImageDraw, pixels: np.ndarray, colour: tuple[int, int,
 
 def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, real: torch.Tensor | None = None,
            fake: torch.Tensor | None = None, modes: torch.Tensor | None = None, hq_radius: float = 0.0,
-           size: int = 360, title: str = "") -> Image.Image:
-    """One frame: the field as a background, 3σ circles around the modes, real (green) and fake (purple) points."""
+           size: int = 360, title: str = "", overlays: Sequence[Overlay] = ()) -> Image.Image:
+    """One frame: the field as a background, 3σ circles around the modes, real (green) and fake (purple) points,
+    then the family's own ``overlays`` (ellipses, paths, arrows, markers) on top."""
     if field is not None:
         rgb, lo, hi = field_colours(field, resolution)
         img = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
@@ -104,6 +211,8 @@ def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, 
         px = extent.to_pixels(pts, size)
         outside = len(fake) - int(((px >= 0) & (px < size)).all(1).sum())
         _dots(draw, px, FAKE_COLOUR, 1.6)
+    for o in overlays:
+        _draw_overlay(draw, extent, o, size)
     font = load_font(12)
     lines = [title] if title else []
     if field is not None:
@@ -117,6 +226,18 @@ def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, 
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if math.isfinite(v) else str(v)
+
+
+def plot(*, real: torch.Tensor | None = None, fake: torch.Tensor | None = None, overlays: Sequence[Overlay] = (),
+         field: Callable[[torch.Tensor], Field] | None = None, title: str = "", size: int = 360,
+         extent: Extent | None = None) -> torch.Tensor:
+    """A 2-D picture as a task returns it (3×H×W in [-1, 1]) in one call: the view is fitted around the points
+    and overlays unless ``extent`` is given; ``field(grid)`` (K×2 → Field) is evaluated on the view's pixel grid."""
+    extent = extent or Extent.around(real, fake, overlay_points(overlays))
+    resolution = 96
+    fld = field(extent.grid(resolution)) if field is not None else None
+    return to_tensor(render(extent, field=fld, resolution=resolution, real=real, fake=fake, size=size, title=title,
+                            overlays=overlays))
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:

@@ -106,6 +106,16 @@ def _refuse(family: str, ref: str, why: str) -> WeightsError:
                         f"available: {known}.")
 
 
+def reference_of(family: str, folder: Path) -> str | None:
+    """The weights name a checkpoint folder answers to (``NAME``, ``run/NAME`` or ``import/NAME``), or None when
+    it lies outside the shipped, runs and imports folders (import it to use it by name)."""
+    folder = Path(folder).resolve()
+    for prefix, root in (("run/", runs_dir(family)), ("import/", imports_dir(family)), ("", shipped_dir() / family)):
+        if folder.parent == root.resolve() and NAME_PATTERN.fullmatch(folder.name):
+            return prefix + folder.name
+    return None
+
+
 def resolve(family: str, ref: str) -> Path:
     """The checkpoint folder for a reference; refuses paths, ``..`` and anything outside the shipped, runs and
     imports folders (symbolic links that lead out included); errors list what exists."""

@@ -104,7 +104,7 @@ def test_pools_draw_the_same_for_one_batch_or_two_halves():
 def test_two_micro_batches_step_with_one_batchs_gradients(registry, tmp_path, monkeypatch):
     """grad_accum = 2 gives each optimiser the gradients of one batch of twice the size (pools filling and swapping
     within the step); after several adversarial steps instance norm's float sensitivity takes over (see
-    test_conformance.has_instance_norm), so the first step is where they must agree."""
+    conformance.has_instance_norm), so the first step is where they must agree."""
     from playground.run import Run
 
     seen: dict[int, dict[str, list[torch.Tensor]]] = {}

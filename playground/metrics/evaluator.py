@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data import DataSpec, ImageData, load_dataset
 from ..errors import DataError, WeightsError
-from ..weights import shipped_dir
+from ..weights import home_dir, shipped_dir
 
 ARCH = "test_resnet"  # timm; 0.37 M parameters, 96 features: d ≤ 128 keeps FID's small-n bias low
 FORMAT = "playground-evaluator/1"
@@ -33,7 +33,28 @@ def create_network(in_chans: int, num_classes: int) -> nn.Module:
 
 
 def evaluators_dir() -> Path:
+    """Shipped evaluators (the project's ``weights/evaluators``, or ``$PLAYGROUND_WEIGHTS_DIR/evaluators``)."""
     return shipped_dir() / "evaluators"
+
+
+def user_evaluators_dir() -> Path:
+    """Evaluators a user trained (``playground train-evaluator DATASET`` writes here by default)."""
+    return home_dir() / "evaluators"
+
+
+def evaluator_path(dataset: str) -> Path | None:
+    """The evaluator file for ``dataset``: shipped first (so the project's published scores stay comparable),
+    then the user's; None if neither has one."""
+    for root in (evaluators_dir(), user_evaluators_dir()):
+        path = root / dataset / "model.safetensors"
+        if path.exists():
+            return path
+    return None
+
+
+def known_evaluators() -> list[str]:
+    return sorted({p.parent.name for root in (evaluators_dir(), user_evaluators_dir()) if root.is_dir()
+                   for p in root.glob("*/model.safetensors")})
 
 
 @dataclass
@@ -102,7 +123,7 @@ def train_evaluator(registry: Any, dataset: str, *, epochs: int = 15, batch_size
             "num_classes": train.num_classes, "class_names": list(train.class_names), "accuracy": acc,
             "epochs": epochs, "seed": seed, "n_train": len(train), "n_test": len(test),
             "train_seconds": round(time.time() - t0, 1)}
-    out = out_dir or evaluators_dir() / dataset
+    out = out_dir or user_evaluators_dir() / dataset
     out.mkdir(parents=True, exist_ok=True)
     sd = {k: v.contiguous() for k, v in net.state_dict().items()}
     save_file(sd, str(out / "model.safetensors"), metadata={"format": FORMAT, "playground": json.dumps(meta)})
@@ -135,11 +156,11 @@ def load_evaluator(dataset: str, device: str | torch.device = "cpu") -> Evaluato
     with _lock:
         if key in _cache:
             return _cache[key]
-    path = evaluators_dir() / dataset / "model.safetensors"
-    if not path.exists():
-        known = sorted(p.name for p in evaluators_dir().iterdir()) if evaluators_dir().is_dir() else []
-        raise WeightsError(f"No evaluator for {dataset!r} (looked for {path}). Shipped: {', '.join(known) or 'none'}; "
-                           f"train one with `playground train-evaluator {dataset}`.")
+    path = evaluator_path(dataset)
+    if path is None:
+        raise WeightsError(f"No evaluator for {dataset!r} (looked in {evaluators_dir()} and {user_evaluators_dir()}). "
+                           f"Available: {', '.join(known_evaluators()) or 'none'}; train one with "
+                           f"`playground train-evaluator {dataset}`.")
     try:
         with safe_open(str(path), "pt") as f:
             meta = json.loads((f.metadata() or {})["playground"])

@@ -69,6 +69,7 @@ class Autoencoder(pg.ModelFamily):
     config = AEConfig
     evaluate_inputs = EvaluateIn
     smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "lr": 2e-3}
+    accumulation_exact = False  # the denoiser draws fresh corruption per item, so micro-batches differ
     tasks = (
         pg.Task("reconstruct", "Reconstruct", ImageIn, "Encode and decode an image."),
         pg.Task("denoise", "Denoise", DenoiseIn, "Corrupt a clean image, then denoise it."),

@@ -75,6 +75,7 @@ def shifted(x: torch.Tensor, most: int, generator: torch.Generator) -> torch.Ten
 
 
 class VQPrior(pg.ModelFamily):
+    learning_loss = "loss (nats per code)"
     name = "vq_prior"
     title = "VQ-VAE prior"
     description = ("Stage 2 of the VQ-VAE: a small causal transformer that writes code maps one code at a time, "

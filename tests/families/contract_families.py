@@ -30,6 +30,7 @@ class PointsIn:
 
 
 class EMGMM(pg.ModelFamily):
+    learning_loss = "nll"
     """No optimiser: each step is one E-step and one M-step on the whole dataset (a full-batch stream)."""
 
     name, title = "em_gmm", "EM GMM (test)"
@@ -174,6 +175,7 @@ class EncodeIn:
 
 
 class CodePrior(pg.ModelFamily):
+    learning_loss = "nll"
     """A diagonal Gaussian over a frozen parent autoencoder's codes, fitted by maximum likelihood."""
 
     name, title = "code_prior", "Code prior (test)"
