@@ -248,10 +248,11 @@ def check_grad_accum(t: Trained, folder: Path) -> str:
     """Two micro-batches of B give batch 2B's weights, for families where item-for-item equality is defined (no
     batch or instance norm, optimisers, no adversarial parts, no per-item noise: ``accumulation_exact``)."""
     fam, state, registry = t.family, t.state, t.registry
-    if has_batch_norm(state) or has_instance_norm(state) or not state.optimizers or fam.lab_parts \
-            or not fam.accumulation_exact:
-        raise CheckSkipped("not comparable item for item (batch or instance norm, adversarial updates, per-item "
-                           "noise or no optimiser)")
+    reasons = [why for why, applies in (("batch norm", has_batch_norm(state)), ("instance norm",
+               has_instance_norm(state)), ("no optimiser", not state.optimizers), ("partial updates (lab_parts)",
+               bool(fam.lab_parts)), ("accumulation_exact = False", not fam.accumulation_exact)) if applies]
+    if reasons:
+        raise CheckSkipped(f"not comparable item for item: {', '.join(reasons)}")
     cfg = smoke(fam, steps=5, batch_size=32, log_every=5)
     one = Trainer(registry, fam.name, cfg, out_dir=folder / "one", device="cpu")
     one.run()

@@ -21,6 +21,16 @@ LAUNCH_OPTIONS: dict[str, Any] = dict(ssr_mode=False, max_file_size="10mb", them
                                       show_error=True, footer_links=["api", "settings"])
 
 
+TAB_PARAM = "tab"  # ?tab=vae opens the VAE tab: each tab has a link (the address bar follows the open tab)
+
+
+def link_tab(tab: gr.Tab, tab_id: str) -> None:
+    """Opening ``tab`` writes ``?tab=ID`` into the address bar (no reload), so the link can be copied and shared."""
+    tab.select(None, None, None, js=f"""() => {{ const u = new URL(window.location.href);
+        u.searchParams.set("{TAB_PARAM}", "{tab_id}"); window.history.replaceState(null, "", u); }}""",
+               api_visibility="private", queue=False)
+
+
 def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
     """``folders``: which ``folder:PATH`` datasets web visitors may name (default: the roots in
     PLAYGROUND_ALLOW_FOLDERS, none when unset)."""
@@ -31,17 +41,26 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
     with gr.Blocks(title="Generative Model Playground", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
                     "Every action here is also an API endpoint and a `playground` CLI command.")
-        with gr.Tabs():
+        tab_ids = [*registry.families, "plugins"]
+        with gr.Tabs() as tabs:
             for fam in registry.families.values():
-                with gr.Tab(fam.title, id=fam.name):
+                with gr.Tab(fam.title, id=fam.name) as tab:
                     try:
                         with registry.guard(fam.name, "ui"):
                             FamilyTab(registry, fam, jobs, folders).build()
                     except Exception as exc:  # a plugin's UI failed: its tab says so; the app lives on
                         gr.Markdown(f"⚠️ This tab could not be built: {exc}")
                         traceback.print_exc()
-            with gr.Tab("Plugins", id="plugins"):
+                link_tab(tab, fam.name)
+            with gr.Tab("Plugins", id="plugins") as tab:
                 build_plugins_tab(registry)
+            link_tab(tab, "plugins")
+
+        def open_linked_tab(request: gr.Request) -> Any:
+            wanted = request.query_params.get(TAB_PARAM) if request is not None else None
+            return gr.Tabs(selected=wanted) if wanted in tab_ids else gr.skip()
+
+        demo.load(open_linked_tab, None, tabs, api_visibility="private", show_progress="hidden")
     demo.jobs = jobs  # type: ignore[attr-defined] - tests and the CLI reach the job manager through the app
     return demo
 

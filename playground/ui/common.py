@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from typing import Any
 
@@ -37,6 +38,17 @@ def user_errors(fn: Any) -> Any:
                            print_exception=False) from None
 
     return wrapper
+
+
+def api_parameters(fn: Any, names: list[str]) -> Any:
+    """Give a handler that takes ``*values`` named positional parameters, so the API (``view_api``, the clients)
+    calls them by the inputs' names instead of ``param_1…``. Keyword parameters Gradio fills in (progress) stay."""
+    sig = inspect.signature(fn)
+    kept = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY or
+            (p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_POSITIONAL)]
+    named = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    fn.__signature__ = sig.replace(parameters=named + kept)
+    return fn
 
 
 def weight_refs(family: str) -> list[str]:

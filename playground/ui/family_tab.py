@@ -16,7 +16,8 @@ from ..inference import QualityInputs, run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
 from ..params import ImageInput, ParamSpec, param, param_specs, validate_value
 from ..weights import import_file, list_weights, resolve
-from .common import GPU, checked_ref, user_errors, weight_refs, weights_dropdown
+from . import loss_chart
+from .common import GPU, api_parameters, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files
 from .lab_tab import LabPanel
 from .quality import quality_outputs
@@ -111,6 +112,7 @@ class FamilyTab:
             return out
 
         handler.__name__ = f"{self.name}_{task.name}"
+        api_parameters(handler, ["weights", *collect.names])
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
 
     def _fitting(self, stream: Any) -> list[str]:
@@ -176,7 +178,7 @@ class FamilyTab:
                     stop = gr.Button("Stop", variant="stop", elem_id=f"{self.name}-train-stop")
             with gr.Column(scale=1):
                 status = gr.Markdown("No training run yet.", elem_id=f"{self.name}-train-status")
-                curve = gr.LinePlot(x="step", y="loss", color="series", label="Loss", height=260)
+                curve = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL, height=260)
                 preview = gr.Image(label="Preview (from the model being trained)", type="pil", height=300,
                                    format="png", elem_id=f"{self.name}-train-preview")
         self.resume_dropdown = resume
@@ -207,6 +209,7 @@ class FamilyTab:
             return self._status()
 
         start_fn.__name__ = f"{self.name}_train_start"
+        api_parameters(start_fn, [*fields, "resume", *(s.name for s in ordered)])
         start.click(start_fn, [*pickers, resume, *comps], [status], api_name=f"{self.name}_train_start")
         stop.click(stop_fn, None, [status], api_name=f"{self.name}_train_stop")
         timer = gr.Timer(POLL_SECONDS)
@@ -231,7 +234,7 @@ class FamilyTab:
         lines += [f"Note: {n}" for n in p.notes]
         if p.checkpoint:
             lines.append(f"Last checkpoint: step {p.checkpoint_step} (weights `{job.ref}`)")
-        frame = pd.DataFrame(p.losses, columns=["step", "series", "loss"]) if p.losses else None
+        frame = loss_chart.loss_frame(p.losses) if p.losses else None
         img = None
         if p.preview is not None:  # a grid of small images, or one 2-D plot (already large)
             n, side = p.preview.shape[0], p.preview.shape[-1]
@@ -271,6 +274,7 @@ class FamilyTab:
             result = run_evaluate(self.registry, self.name, weights, self._checked(collect(vals), specs))  # as run_task
             return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
+        api_parameters(evaluate_fn, ["weights", *collect.names])
         run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)
 
     def _quality_panel(self) -> None:

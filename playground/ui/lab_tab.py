@@ -17,7 +17,8 @@ from ..contracts import ModelFamily
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import param, param_specs, validate_value
-from .common import checked_ref, user_errors, weight_refs
+from . import loss_chart
+from .common import api_parameters, checked_ref, user_errors, weight_refs
 from .widgets import param_component
 
 FRAME_SECONDS = 0.2  # the timer's period; ticks arriving while one runs are dropped, so slower is fine
@@ -97,7 +98,8 @@ class LabPanel:
                 table = gr.Dataframe(label="Live numbers", interactive=False, wrap=True,
                                      elem_id=f"{self.name}-lab-table")
                 with gr.Row():
-                    losses = gr.LinePlot(x="step", y="loss", color="series", label="Losses", height=240)
+                    losses = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL,
+                                         height=240)
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)
                 gr.Markdown(HOW_TO_READ)
@@ -162,6 +164,8 @@ class LabPanel:
             return "Saved " + ", ".join(f"`{r}`" for r in refs_) + " (Weights tab; Train can resume them)."
 
         inputs = [dataset, *compare, start_a, start_b, *settings]
+        cmp_names = [f"{self.compare_spec.name}_a", f"{self.compare_spec.name}_b"] if compare else []
+        api_parameters(reset_fn, ["dataset", *cmp_names, "weights_a", "weights_b", *(s.name for s in self.settings)])
         reset.click(reset_fn, inputs, [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
         for part, button in part_buttons.items():  # one update of that part alone
             button.click(step_fn(part), [session], views, api_name=f"{self.name}_lab_step_{part.lower()}", **LAB)
@@ -180,7 +184,7 @@ class LabPanel:
         if steps and rate > 0:
             lines.append(f"{steps / rate:.0f} steps/s while training")
         lines += [f"⚠️ {e}" for e in errors] + [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
-        curves = _frame(sess.history, ["step", "series", "loss"])
+        curves = loss_chart.loss_frame(sess.history)
         cover = _frame(sess.coverage, ["step", "run", "modes covered"])
         # None clears a plot: an empty frame would fix its colour scale to no series at all.
         return (images[0], images[1] if len(images) > 1 else None, "  \n".join(lines), pd.DataFrame(rows),

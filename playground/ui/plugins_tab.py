@@ -8,11 +8,13 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-HOW_TO = """**Add a model family**: put one Python file (or a package folder) in a folder and start the app with
-`python app.py --plugins-dir FOLDER` (or set `PLAYGROUND_PLUGINS_DIR`). A plugin registers families with
+HOW_TO = """**Add a model family**: `playground new-plugin my_model --dir my_plugins` writes a working family (and its
+test) to start from; `playground check-plugin my_plugins` runs the contract's checks on it; start the app with
+`python app.py --plugins-dir my_plugins` (or set `PLAYGROUND_PLUGINS_DIR`). A plugin registers families with
 `@playground.hookimpl def register_models(register): register(MyFamily())`; its config dataclass becomes the
 Train form and its declared tasks become tabs. Skip a plugin with `PLAYGROUND_DISABLE_PLUGINS=name` or by
-renaming it to `name.py.disabled`. See `docs/plugins.md`."""
+renaming it to `name.py.disabled`. The guide: `docs/plugins.md`."""
+REFRESH_SECONDS = 5  # failures at run time (a plugin that raises in train or a task) appear without a click
 
 
 def failures_markdown(registry: Any) -> str:
@@ -42,4 +44,13 @@ def build_plugins_tab(registry: Any) -> None:
     def status() -> tuple:
         return _frame(registry), failures_markdown(registry)
 
+    def if_changed(seen: int) -> tuple:
+        count = len(registry.failures)
+        if count == seen:
+            return gr.skip(), gr.skip(), seen
+        return (*status(), count)
+
     gr.Button("Refresh", size="sm").click(status, None, [table, fails], api_name="plugins_status")
+    seen = gr.State(len(registry.failures))
+    gr.Timer(REFRESH_SECONDS).tick(if_changed, seen, [table, fails, seen], show_progress="hidden",
+                                   api_visibility="private", concurrency_limit=None)

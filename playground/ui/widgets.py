@@ -39,7 +39,8 @@ def param_component(spec: ParamSpec, *, value: Any = None, choices: list[str] | 
         return gr.Checkbox(value=value, label=label, info=info)
     if _slider(spec):
         step = 1 if spec.type is int else (spec.max - spec.min) / 100
-        return as_sent(gr.Slider(spec.min, spec.max, value=value, step=step, label=label, info=info))
+        return as_sent(gr.Slider(spec.min, spec.max, value=value, step=step, label=label, info=info,
+                                 precision=0 if spec.type is int else None))
     if spec.type in (int, float):
         return as_sent(gr.Number(value=value, label=label, info=info, precision=0 if spec.type is int else None,
                                  minimum=spec.min, maximum=spec.max))
@@ -115,15 +116,18 @@ def build_inputs(specs: list[ParamSpec], datasets: list[str] | None = None
     as a ``UserImage`` (the upload wins when both are given), so no Gradio value reaches a family."""
     comps: list[gr.components.Component] = []
     layout: list[tuple[str, int]] = []  # (name, number of components)
+    names: list[str] = []  # each component's API parameter name
     images = [s for s in specs if s.type is ImageInput]
     others = [s for s in specs if s.type is not ImageInput]
     for s in images:
         comps.extend(image_components(s))
         comps.append(param_component(invert_spec(s)))
         layout.append((s.name, 3))
+        names += [s.name, f"{s.name}_sketch", invert_spec(s).name]
     for s in others:
         comps.append(param_component(s, datasets=datasets))
         layout.append((s.name, 1))
+        names.append(s.name)
 
     def collect(values: tuple[Any, ...]) -> dict[str, Any]:
         out, i = {}, 0
@@ -138,6 +142,7 @@ def build_inputs(specs: list[ParamSpec], datasets: list[str] | None = None
             i += k
         return out
 
+    collect.names = names  # type: ignore[attr-defined]
     return comps, collect
 
 
