@@ -482,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         rest.append("--help")  # the command's own parser prints its help
     try:
         return COMMANDS[args.command][0](args, rest)
+    except SystemExit as exc:  # a command's own parser: --help (0) or a usage error (2); main returns, never exits
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     except PlaygroundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if show_traceback and exc.__cause__ is not None:

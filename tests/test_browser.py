@@ -193,3 +193,19 @@ def test_draw_a_digit_and_see_it_printed(url, browser, tmp_path):
     assert "evaluator" in content and "translated (glyphs)" in content
     page.screenshot(path=str(tmp_path / "cyclegan.png"), full_page=True)
     page.close()
+
+
+def test_tabs_have_links(url, browser):
+    """?tab=ID opens that tab, and opening a tab puts its link in the address bar."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(f"{url}?tab=vae")
+    selected = page.locator("button[role=tab][aria-selected=true]").first
+    selected.wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('button[role=tab][aria-selected=true]')"
+                           "?.textContent.includes('VAE')", timeout=30_000)
+    page.get_by_role("tab", name="Plugins").first.click()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('tab') === 'plugins'", timeout=10_000)
+    page.goto(f"{url}?tab=nonsense")  # an unknown id leaves the first tab open
+    page.wait_for_function("() => document.querySelector('button[role=tab][aria-selected=true]')"
+                           "?.textContent.includes('Autoencoder')", timeout=30_000)
+    page.close()

@@ -125,7 +125,7 @@ class Tiny(pg.ModelFamily):
     assert "EvalIn.samples is also a flag of `playground eval tiny` (--samples)" in capsys.readouterr().err
 
 
-def test_sample_on_a_family_without_generate_names_its_tasks(capsys):
+def test_sample_on_a_family_that_does_not_sample_names_its_tasks(capsys):
     assert main(["sample", "vqvae", "--weights", "digits", "--n", "4"]) == 2
     err = capsys.readouterr().err
-    assert "no generate task" in err and "reconstruct, codebook, edit, decode" in err and "Traceback" not in err
+    assert "implements no sample()" in err and "reconstruct, codebook, edit, decode" in err and "Traceback" not in err

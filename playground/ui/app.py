@@ -16,12 +16,12 @@ CSS = """
 #plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
 """
 DELETE_CACHE = (600, 1800)  # (how often, older than what), in seconds
+TAB_PARAM = "tab"  # ?tab=vae opens the VAE tab: each tab has a link (the address bar follows the open tab)
+HEAD = ("<script>window.playgroundLinkedTab = new URLSearchParams(window.location.search)"
+        f'.get("{TAB_PARAM}");</script>')
 # Shared with the tests so they launch exactly like the app.
 LAUNCH_OPTIONS: dict[str, Any] = dict(ssr_mode=False, max_file_size="10mb", theme=gr.themes.Soft(), css=CSS,
-                                      show_error=True, footer_links=["api", "settings"])
-
-
-TAB_PARAM = "tab"  # ?tab=vae opens the VAE tab: each tab has a link (the address bar follows the open tab)
+                                      head=HEAD, show_error=True, footer_links=["api", "settings"])
 
 
 def link_tab(tab: gr.Tab, tab_id: str) -> None:
@@ -56,11 +56,13 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
                 build_plugins_tab(registry)
             link_tab(tab, "plugins")
 
-        def open_linked_tab(request: gr.Request) -> Any:
-            wanted = request.query_params.get(TAB_PARAM) if request is not None else None
+        def open_linked_tab(wanted: str | None) -> Any:
             return gr.Tabs(selected=wanted) if wanted in tab_ids else gr.skip()
 
-        demo.load(open_linked_tab, None, tabs, api_visibility="private", show_progress="hidden")
+        # The address as the visitor typed it, read by HEAD before the first tab's own select rewrites it.
+        linked = gr.Textbox(visible=False)
+        demo.load(open_linked_tab, linked, tabs, js="() => window.playgroundLinkedTab || ''",
+                  api_visibility="private", show_progress="hidden")
     demo.jobs = jobs  # type: ignore[attr-defined] - tests and the CLI reach the job manager through the app
     return demo
 
