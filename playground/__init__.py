@@ -44,3 +44,19 @@ __all__ = [
     "render_2d",
 ]
 __version__ = "0.1.0"
+
+# The in-process API for notebooks and a plugin's own tests, imported on first use (the engine and registry pull
+# in more than a plugin file needs at import time): pg.Registry, pg.Trainer, pg.load_model, pg.Loader,
+# pg.conformance.
+_LAZY = {"Registry": ("registry", "Registry"), "Trainer": ("engine", "Trainer"), "load_model": ("models", "load_model"),
+         "Loader": ("inference", "Loader"), "conformance": ("conformance", None)}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'playground' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    return module if attr is None else getattr(module, attr)
