@@ -178,7 +178,8 @@ class FamilyTab:
                     stop = gr.Button("Stop", variant="stop", elem_id=f"{self.name}-train-stop")
             with gr.Column(scale=1):
                 status = gr.Markdown("No training run yet.", elem_id=f"{self.name}-train-status")
-                curve = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL, height=260)
+                curve = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL, height=260,
+                                    tooltip=loss_chart.TOOLTIP)
                 preview = gr.Image(label="Preview (from the model being trained)", type="pil", height=300,
                                    format="png", elem_id=f"{self.name}-train-preview")
         self.resume_dropdown = resume
@@ -229,6 +230,10 @@ class FamilyTab:
         eta = (p.total - p.step) / p.steps_per_s if p.steps_per_s > 0 and not p.done else 0
         lines = [f"**{job.ref}** · {p.status} · step {p.step}/{p.total} `{bar}` {frac:.0%}",
                  f"{p.steps_per_s:.1f} steps/s" + (f" · about {eta / 60:.1f} min left" if eta else "")]
+        if p.losses:  # the chart scales each loss to its own range; the numbers themselves are here
+            last = p.losses[-1][0]
+            lines.append("Latest (step {}): {}".format(last, " · ".join(
+                f"{n} {v:.4g}" for s, n, v in p.losses if s == last)))
         if p.message:
             lines.append(("⚠️ " if p.status == "failed" else "") + p.message)
         lines += [f"Note: {n}" for n in p.notes]

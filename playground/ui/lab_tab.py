@@ -31,17 +31,18 @@ class LabControls:
     """The lab's own control, declared like every other parameter so one validator checks it."""
 
     steps_per_frame: int = param(10, min=1, max=200, label="steps per frame",
-                                 help="Full steps (D and G) between two pictures while running.")
+                                 help="Full steps (every part, e.g. D and G) between two pictures while running.")
 
 
 SPEED = param_specs(LabControls)[0]
 
-HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the generator's samples (the same
-500 noise vectors every frame, so you see each one move). The background is the discriminator's (critic's)
-output: green where it says *real*, purple where it says *fake*; the generator's points are pushed along its
-slope. Circles mark 3σ around each mode: a sample inside one is *high quality*, and a mode is *covered* when at
-least one such sample falls in it. **Run B** uses the same data, seed and settings with a different objective,
-so any difference you see comes from the objective alone."""
+HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the model's samples (the same
+500 noise vectors every frame, so you see each one move). The background is the model's field, named on the
+picture: for a GAN the discriminator's (critic's) output, green where it says *real*, purple where it says
+*fake*, and the generator's points are pushed along its slope; for a density model its log-density. Blue shapes
+are the model's own overlays (e.g. a mixture's components). Grey circles mark 3σ around each mode: a sample
+inside one is *high quality*, and a mode is *covered* when at least one such sample falls in it. **Run B** uses
+the same data, seed and settings with one setting changed, so any difference you see comes from it alone."""
 
 
 class LabPanel:
@@ -99,6 +100,7 @@ class LabPanel:
                                      elem_id=f"{self.name}-lab-table")
                 with gr.Row():
                     losses = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL,
+                                         tooltip=loss_chart.TOOLTIP,
                                          height=240)
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)

@@ -2,8 +2,10 @@
 
 Families log scalars of any size and sign (a free-energy gap of −35 beside a 0.03 reconstruction error): on one
 shared axis the small ones become flat lines at zero. Each series is drawn on its own axis instead, scaled to
-[0, 1] over its own range, and that range is written in the series' name; the raw numbers stay in the status,
-the API and the checkpoint's logs.
+[0, 1] over its own range; the raw value is in the tooltip, and the latest values are in the status.
+Series
+names stay the loss names: the plot fixes its colour domain from the first frame it gets, so a name that changed
+from frame to frame (a range written into it) would stop being drawn.
 """
 
 from __future__ import annotations
@@ -12,16 +14,13 @@ import math
 
 import pandas as pd
 
-Y = "scaled (0 = series min, 1 = max)"
-LABEL = "Losses, each on its own scale (its min … max in the legend)"
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+Y = "scaled"  # a plain field name: Vega-Lite reads dots, brackets and some punctuation in field names as paths
+LABEL = "Losses, each scaled to its own range (0 = its min so far, 1 = its max); hover for the values"
+TOOLTIP = ["series", "step", "value"]
 
 
 def loss_frame(rows: list[tuple[int, str, float]]) -> pd.DataFrame:
-    """(step, series, value) rows → step, series (named with its range), value scaled to its own [0, 1]."""
+    """(step, series, value) rows → step, series, value, and the value scaled to its series' own [0, 1]."""
     frame = pd.DataFrame([r for r in rows if math.isfinite(r[2])], columns=["step", "series", "value"])
     frame = frame.astype({"step": "int64", "series": "str", "value": "float64"})
     if frame.empty:
@@ -30,7 +29,4 @@ def loss_frame(rows: list[tuple[int, str, float]]) -> pd.DataFrame:
     hi = frame.groupby("series")["value"].transform("max")
     span = (hi - lo).where(hi > lo, 1.0)
     frame[Y] = ((frame["value"] - lo) / span).where(hi > lo, 0.5)
-    names = {s: f"{s} [{_fmt(a)} … {_fmt(b)}]" for s, a, b in
-             frame.groupby("series")["value"].agg(["min", "max"]).itertuples()}
-    frame["series"] = frame["series"].map(names)
     return frame
