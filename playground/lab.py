@@ -76,7 +76,25 @@ class LabRun:
             streams = load_streams(registry, fam, cfg, cpu)
             state = fresh_state(registry, fam, cfg, streams, cpu)
         state.modules.train()
-        return cls(registry, fam, state, streams, label, f"weights {weights}" if weights else "fresh")
+        run = cls(registry, fam, state, streams, label, f"weights {weights}" if weights else "fresh")
+        run.log_start()
+        return run
+
+    def log_start(self) -> None:
+        """Log the losses of the model as it starts (step ``state.step``), measured by one full step that is then
+        rolled back exactly (weights, optimisers, generators, stash). Every loss the run will log is then on the
+        charts from the first frame: a plot fixes its colours from the first series it sees, so a loss first
+        logged later (Step G after Step D) would otherwise never be drawn."""
+        snapshot = self._snapshot()
+        try:
+            with self.registry.guard(self.family.name, "train"):
+                micro = draw_step(self.streams, self.state.config, self.state.data_generator)
+                losses = run_step(self.run, self.family, micro, None)
+        finally:
+            self._restore(snapshot)
+        values = {k: float(v) for k, v in losses.items()}
+        self.last_losses.update(values)
+        self.history += [(self.state.step, f"{self.label}: {k}", v) for k, v in values.items()]
 
     # -- derived once per run -------------------------------------------------------------------------
     def __post_init__(self) -> None:

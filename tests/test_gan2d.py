@@ -263,3 +263,26 @@ def test_lab_rolls_back_when_the_plugin_raises_mid_burst(registry, monkeypatch):
     for k, v in run.state.modules.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert run.steps == 2
+
+
+def test_lab_logs_every_loss_at_the_start_and_leaves_no_trace(registry):
+    """A new lab run logs its starting losses (so every series is on the chart from the first frame: the plot fixes
+    its colours then), measured by a step that is rolled back: it then trains exactly as a run that never did."""
+    from playground.models import fresh_state
+    from playground.params import build_params
+    from playground.streams import load_streams
+
+    logged = LabRun.create(registry, "gan2d", {**RECIPE, "hidden": 16})
+    assert {s for _, s, _ in logged.history} == {"A: d", "A: g"} and {st for st, _, _ in logged.history} == {0}
+    fam = registry.family("gan2d")
+    cfg = build_params(fam.config, {**RECIPE, "hidden": 16})
+    cpu = torch.device("cpu")
+    streams = load_streams(registry, fam, cfg, cpu)
+    plain = LabRun(registry, fam, fresh_state(registry, fam, cfg, streams, cpu), streams)
+    plain.state.modules.train()
+    for run in (logged, plain):
+        run.step("D", 2)
+        run.step("both", 3)
+    for pa, pb in zip(logged.state.modules.parameters(), plain.state.modules.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert logged.history[2:] == plain.history
