@@ -34,6 +34,13 @@ def _check_result(family: str, task: str, result: Any) -> TaskResult:
     return result
 
 
+def checked_samples(family: str, samples: Any, n: int, what: str = "") -> torch.Tensor:
+    """A family's ``sample()`` output, refused unless it is ``n`` finite samples; as float on the CPU."""
+    if not torch.is_tensor(samples) or samples.shape[0] != n or not torch.isfinite(samples).all():
+        raise PluginError(f"{family}.sample did not return {n} finite samples{what}.")
+    return samples.detach().float().cpu()
+
+
 def parse_task_inputs(task: Task, values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The task's inputs validated (image inputs still as given), and each image input's ``<name>_invert``."""
     values = dict(values)
@@ -136,9 +143,7 @@ def sample_classes(registry: Any, family: str, weights: str, classes: list[int],
         gen = torch.Generator(device=state.device).manual_seed(seed)
         with registry.guard(family, "evaluate"):
             images = fam.sample(state, len(labels), gen, labels=labels)
-    if images is None or images.shape[0] != len(labels) or not torch.isfinite(images).all():
-        raise PluginError(f"{family}.sample did not return {len(labels)} finite samples for the classes asked for.")
-    return images.float().cpu()
+    return checked_samples(family, images, len(labels), " for the classes asked for")
 
 
 @dataclass
@@ -176,9 +181,7 @@ def run_sample(registry: Any, family: str, weights: str, values: dict[str, Any],
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         with registry.guard(family, "infer"):
             out = fam.sample(state, inp.n, gen, labels=labels) if labels is not None else fam.sample(state, inp.n, gen)
-    if out is None or out.shape[0] != inp.n or not torch.isfinite(out).all():
-        raise PluginError(f"{family}.sample did not return {inp.n} finite samples.")
-    out = out.detach().float().cpu()
+    out = checked_samples(family, out, inp.n)
     if fam.kind == "points":
         picture = to_tensor(render(Extent.around(out), fake=out, title=f"{inp.n} samples"))
     else:
@@ -217,9 +220,8 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
             gen = torch.Generator(device=state.device).manual_seed(seed)
             with registry.guard(family, "evaluate"):
                 images = fam.sample(state, n, gen)
-        if images is None or images.shape[0] != n or not torch.isfinite(images).all():
-            raise PluginError(f"{family}.sample did not return {n} finite images.")
-        report = quality_report(registry, images.float().cpu(), state.data["name"], seed=seed, inception=inception,
+        images = checked_samples(family, images, n)
+        report = quality_report(registry, images, state.data["name"], seed=seed, inception=inception,
                                 view=fam.quality_view)
-        out.append((ref, report, images[:8].cpu()))
+        out.append((ref, report, images[:8]))
     return out
