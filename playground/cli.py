@@ -68,9 +68,6 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("--overwrite", action="store_true",
                    help="let --out replace a checkpoint already there (otherwise refused)")
     p.add_argument("--device", help="auto, cpu, cuda, mps")
-    if args.help:
-        p.print_help()
-        return 0
     a = p.parse_args(rest)
     src = resolve(fam.name, a.resume) if a.resume else None
     if a.out:
@@ -152,13 +149,10 @@ def cmd_sample(args: argparse.Namespace, rest: list[str]) -> int:
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground sample {fam.name}",
                                 description="Draw from the family's sample(): a grid of images or a 2-D plot.")
-    p.add_argument("--weights", required=not args.help, help="weights: NAME (shipped), run/NAME or import/NAME")
+    p.add_argument("--weights", required=True, help="weights: NAME (shipped), run/NAME or import/NAME")
     p.add_argument("--out", help="write the grid or plot here (PNG)")
     p.add_argument("--device")
     _add_params(p, SampleInputs)
-    if args.help:
-        p.print_help()
-        return 0
     a = p.parse_args(rest)
     _print_result(run_sample(reg, fam.name, a.weights, _values(a, SampleInputs), a.device), a.out)
     return 0
@@ -169,18 +163,14 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
 
     reg = _registry(args)
     fam = reg.family(args.family)
-    p = argparse.ArgumentParser(prog=f"playground run {fam.name}")
+    tasks_help = "\n".join(f"task {t.name}: {t.description}\n" + "".join(
+        f"  {s.flag}: {s.help} (default: {s.default})\n" for s in param_specs(t.inputs)) for t in fam.tasks)
+    p = argparse.ArgumentParser(prog=f"playground run {fam.name}", epilog=tasks_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=[t.name for t in fam.tasks])
-    p.add_argument("--weights", required=not args.help, help="weights: NAME (shipped), run/NAME or import/NAME")
+    p.add_argument("--weights", required=True, help="weights: NAME (shipped), run/NAME or import/NAME")
     p.add_argument("--out", help="write the output image(s) here (PNG)")
     p.add_argument("--device")
-    if args.help:
-        p.print_help()
-        for t in fam.tasks:
-            print(f"\ntask {t.name}: {t.description}")
-            for s in param_specs(t.inputs):
-                print(f"  {s.flag}: {s.help} (default: {s.default})")
-        return 0
     a, more = p.parse_known_args(rest)
     task = fam.task(a.task)
     tp = argparse.ArgumentParser(prog=f"playground run {fam.name} {task.name}")
@@ -196,7 +186,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     reg = _registry(args)
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground eval {fam.name}")
-    p.add_argument("--weights", action="append", required=not args.help,
+    p.add_argument("--weights", action="append", required=True,
                    help="weights to evaluate (repeat to compare several)")
     p.add_argument("--quality", action="store_true",
                    help="sample-quality scores (FID/KID/IS/PRDC, class histogram) with their protocol")
@@ -209,9 +199,6 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("--device")
     if fam.evaluate_inputs is not None:
         _add_params(p, fam.evaluate_inputs)
-    if args.help:
-        p.print_help()
-        return 0
     a = p.parse_args(rest)
     report: dict[str, Any] = {"family": fam.name, "results": {}}
     md = [f"# {fam.title} evaluation\n"]
@@ -239,8 +226,8 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace, rest: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="playground plugins", description="Loaded, failed and disabled plugins.")
-    p.add_argument("--traceback", action="store_true", help="print each failure's traceback")
+    p = argparse.ArgumentParser(prog="playground plugins", description="Loaded, failed and disabled plugins "
+                                "(with --traceback: each failure's traceback).")
     p.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed (for CI)")
     a = p.parse_args(rest)
     reg = _registry(args)
@@ -248,7 +235,7 @@ def cmd_plugins(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"{row['plugin']:<24} {row['status']:<20} {row['provides']}")
         if row["last error"]:
             print(f"    {row['last error']}\n    file: {row['file']}")
-    if a.traceback or args.traceback:
+    if args.traceback:
         for f in reg.failures:
             print(f"\n--- {f.plugin} [{f.stage}] {f.file}\n{f.traceback}")
     return 1 if reg.failures and a.strict else 0
@@ -296,14 +283,11 @@ def cmd_card(args: argparse.Namespace, rest: list[str]) -> int:
     fam = reg.family(args.family)
     p = argparse.ArgumentParser(prog=f"playground card {fam.name}",
                                 description="Evaluate weights and write their model card (README.md + samples.png).")
-    p.add_argument("--weights", required=not args.help)
-    p.add_argument("--command", required=not args.help, help="the command that reproduces these weights")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--command", required=True, help="the command that reproduces these weights")
     p.add_argument("--note", default="", help="what these weights show, in a sentence or two (markdown)")
     p.add_argument("--eval", action="append", default=[], metavar="KEY=VALUE",
                    help="an evaluation input (repeat), e.g. --eval compare=digits-k32")
-    if args.help:
-        p.print_help()
-        return 0
     a = p.parse_args(rest)
     bad = [kv for kv in a.eval if "=" not in kv]
     if bad:
@@ -368,9 +352,6 @@ def cmd_import(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("path", help="checkpoint folder or .safetensors file")
     p.add_argument("--name", help="import name (default: the folder's or file's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an import of the same name")
-    if args.help:
-        p.print_help()
-        return 0
     a = p.parse_args(rest)
     src = Path(a.path)
     file = src / MODEL_FILE if src.is_dir() else src
@@ -478,8 +459,8 @@ def main(argv: list[str] | None = None) -> int:
               f"families: {', '.join(sorted(_registry(args).families))}\n"
               f"`playground {args.command} FAMILY --help` lists that family's options.")
         return 0
-    if args.help and args.command not in FAMILY_COMMANDS:
-        rest.append("--help")  # the command's own parser prints its help
+    if args.help:
+        rest.append("--help")  # the command's own parser prints its help (and exits 0, caught below)
     try:
         return COMMANDS[args.command][0](args, rest)
     except SystemExit as exc:  # a command's own parser: --help (0) or a usage error (2); main returns, never exits

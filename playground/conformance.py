@@ -74,7 +74,7 @@ def smoke_steps(fam: ModelFamily) -> int:
     return int(fam.smoke_config.get("steps", STEPS))
 
 
-def sample_image(registry: Registry, fam: ModelFamily) -> UserImage:
+def sample_image(registry: Registry) -> UserImage:
     """A real test-split digit, upscaled like a user's upload (what image inputs get in the checks)."""
     data = load_dataset(registry.datasets, DataSpec("digits", split="test"))
     return UserImage(tensor_to_pil(data.float_images()[0], scale=4))
@@ -345,7 +345,7 @@ def check_family(registry: Registry, name: str, folder: Path, checks: Iterable[s
     """Every check on one family, each its own verdict (a failed smoke run fails the checks that need it)."""
     wanted = [c for c in CHECKS if c.name in set(checks)]
     fam = registry.family(name)
-    image = sample_image(registry, fam)
+    image = sample_image(registry)
     verdicts: list[Verdict] = []
     trained: Trained | None = None
 

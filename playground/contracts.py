@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from .metrics.views import ImageView
+from .metrics.views import AS_GENERATED, ImageView
 from .params import param
 
 if TYPE_CHECKING:  # the run context lives in the engine's package; families only use it
@@ -245,8 +245,8 @@ class ModelFamily:
     # batch item for item and the gradient-accumulation check is skipped.
     accumulation_exact: ClassVar[bool] = True
     # How samples and the real reference are shown to the evaluator for FID & co. (e.g. pg.BINARISED for a family
-    # that generates binary images); None = as generated.
-    quality_view: ClassVar[ImageView | None] = None
+    # that generates binary images).
+    quality_view: ClassVar[ImageView] = AS_GENERATED
 
     # -- what it trains on ------------------------------------------------------------------------------
     def streams(self, cfg: TrainConfig) -> tuple[Stream, ...]:

@@ -62,6 +62,16 @@ Colour = tuple[int, int, int]
 OVERLAY_COLOUR: Colour = (30, 60, 200)
 
 
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().float().cpu()
+
+
+def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour: Colour) -> None:
+    if text:
+        draw.text(xy, text, fill=colour, font=load_font(11), stroke_width=2, stroke_fill=(255, 255, 255))
+
+
+# Each shape knows the points that must stay in view (``span``) and how to draw itself (``draw``).
 @dataclass(frozen=True)
 class Ellipse:
     """A Gaussian's contours: the ``sigmas``-σ ellipses of ``cov`` (2×2) around ``centre`` (2); e.g. one per
@@ -73,6 +83,20 @@ class Ellipse:
     colour: Colour = OVERLAY_COLOUR
     label: str = ""
 
+    def span(self) -> torch.Tensor:
+        r = max(self.sigmas) * torch.linalg.eigvalsh(_cpu(self.cov)).clamp_min(0).max().sqrt()
+        return torch.stack([_cpu(self.centre) - r, _cpu(self.centre) + r])
+
+    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+        vals, vecs = torch.linalg.eigh(_cpu(self.cov))
+        t = torch.linspace(0, 2 * math.pi, 73)
+        circle = torch.stack([t.cos(), t.sin()], 1) * vals.clamp_min(0).sqrt()
+        for k in self.sigmas:
+            px = extent.to_pixels((_cpu(self.centre) + k * circle @ vecs.T).numpy(), size)
+            draw.line([tuple(p) for p in px], fill=self.colour, width=2 if k == self.sigmas[0] else 1)
+        x, y = extent.to_pixels(_cpu(self.centre)[None].numpy(), size)[0]
+        _label(draw, (x + 4, y + 2), self.label, self.colour)
+
 
 @dataclass(frozen=True)
 class Polyline:
@@ -82,6 +106,16 @@ class Polyline:
     colour: Colour = OVERLAY_COLOUR
     width: int = 2
     dots: bool = False  # also mark each point
+
+    def span(self) -> torch.Tensor:
+        return _cpu(self.points)
+
+    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+        px = [tuple(p) for p in extent.to_pixels(_cpu(self.points).numpy(), size)]
+        if len(px) > 1:
+            draw.line(px, fill=self.colour, width=self.width)
+        if self.dots:
+            _dots(draw, np.asarray(px), self.colour, 2)
 
 
 @dataclass(frozen=True)
@@ -93,6 +127,18 @@ class Arrow:
     colour: Colour = OVERLAY_COLOUR
     label: str = ""
 
+    def span(self) -> torch.Tensor:
+        return torch.stack([_cpu(self.start), _cpu(self.end)])
+
+    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+        (x0, y0), (x1, y1) = extent.to_pixels(self.span().numpy(), size)
+        draw.line([(x0, y0), (x1, y1)], fill=self.colour, width=2)
+        angle, head = math.atan2(y1 - y0, x1 - x0), 8.0
+        for side in (2.6, -2.6):
+            draw.line([(x1, y1), (x1 + head * math.cos(angle + side), y1 + head * math.sin(angle + side))],
+                      fill=self.colour, width=2)
+        _label(draw, (x1 + 4, y1), self.label, self.colour)
+
 
 @dataclass(frozen=True)
 class Marker:
@@ -102,62 +148,17 @@ class Marker:
     label: str = ""
     colour: Colour = OVERLAY_COLOUR
 
+    def span(self) -> torch.Tensor:
+        return _cpu(self.point)[None]
+
+    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+        x, y = extent.to_pixels(self.span().numpy(), size)[0]
+        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=self.colour, width=2)
+        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=self.colour, width=2)
+        _label(draw, (x + 6, y - 6), self.label, self.colour)
+
 
 Overlay = Ellipse | Polyline | Arrow | Marker
-
-
-def overlay_points(overlays: Sequence[Overlay]) -> torch.Tensor | None:
-    """Points the overlays must keep in view (for ``Extent.around``): 2σ ellipse extremes, paths, arrows."""
-    pts: list[torch.Tensor] = []
-    for o in overlays:
-        if isinstance(o, Ellipse):
-            r = max(o.sigmas) * torch.linalg.eigvalsh(o.cov.float().cpu()).clamp_min(0).max().sqrt()
-            c = o.centre.float().cpu()
-            pts.append(torch.stack([c - r, c + r]))
-        elif isinstance(o, Polyline):
-            pts.append(o.points.float().cpu())
-        elif isinstance(o, Arrow):
-            pts.append(torch.stack([o.start.float().cpu(), o.end.float().cpu()]))
-        else:
-            pts.append(o.point.float().cpu()[None])
-    return torch.cat(pts) if pts else None
-
-
-def _draw_overlay(draw: ImageDraw.ImageDraw, extent: Extent, o: Overlay, size: int) -> None:
-    font = load_font(11)
-    if isinstance(o, Ellipse):
-        vals, vecs = torch.linalg.eigh(o.cov.float().cpu())
-        t = torch.linspace(0, 2 * math.pi, 73)
-        circle = torch.stack([t.cos(), t.sin()], 1)
-        for k in o.sigmas:
-            ring = o.centre.float().cpu() + k * (circle * vals.clamp_min(0).sqrt()) @ vecs.T
-            px = extent.to_pixels(ring.numpy(), size)
-            draw.line([tuple(p) for p in px], fill=o.colour, width=2 if k == o.sigmas[0] else 1)
-        if o.label:
-            x, y = extent.to_pixels(o.centre.float().cpu()[None].numpy(), size)[0]
-            draw.text((x + 4, y + 2), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
-    elif isinstance(o, Polyline):
-        px = [tuple(p) for p in extent.to_pixels(o.points.float().cpu().numpy(), size)]
-        if len(px) > 1:
-            draw.line(px, fill=o.colour, width=o.width)
-        if o.dots:
-            for x, y in px:
-                draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=o.colour)
-    elif isinstance(o, Arrow):
-        (x0, y0), (x1, y1) = extent.to_pixels(torch.stack([o.start, o.end]).float().cpu().numpy(), size)
-        draw.line([(x0, y0), (x1, y1)], fill=o.colour, width=2)
-        ang, head = math.atan2(y1 - y0, x1 - x0), 8.0
-        for side in (2.6, -2.6):
-            draw.line([(x1, y1), (x1 + head * math.cos(ang + side), y1 + head * math.sin(ang + side))],
-                      fill=o.colour, width=2)
-        if o.label:
-            draw.text((x1 + 4, y1), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
-    else:
-        x, y = extent.to_pixels(o.point.float().cpu()[None].numpy(), size)[0]
-        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=o.colour, width=2)
-        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=o.colour, width=2)
-        if o.label:
-            draw.text((x + 6, y - 6), o.label, fill=o.colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255))
 
 
 @lru_cache(maxsize=8)
@@ -211,8 +212,8 @@ def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, 
         px = extent.to_pixels(pts, size)
         outside = len(fake) - int(((px >= 0) & (px < size)).all(1).sum())
         _dots(draw, px, FAKE_COLOUR, 1.6)
-    for o in overlays:
-        _draw_overlay(draw, extent, o, size)
+    for shape in overlays:
+        shape.draw(draw, extent, size)
     font = load_font(12)
     lines = [title] if title else []
     if field is not None:
@@ -233,7 +234,7 @@ def plot(*, real: torch.Tensor | None = None, fake: torch.Tensor | None = None, 
          extent: Extent | None = None) -> torch.Tensor:
     """A 2-D picture as a task returns it (3×H×W in [-1, 1]) in one call: the view is fitted around the points
     and overlays unless ``extent`` is given; ``field(grid)`` (K×2 → Field) is evaluated on the view's pixel grid."""
-    extent = extent or Extent.around(real, fake, overlay_points(overlays))
+    extent = extent or Extent.around(real, fake, *(shape.span() for shape in overlays))
     resolution = 96
     fld = field(extent.grid(resolution)) if field is not None else None
     return to_tensor(render(extent, field=fld, resolution=resolution, real=real, fake=fake, size=size, title=title,

@@ -148,30 +148,32 @@ def run_folder(family: str, ref: str) -> Path:
     return runs_dir(family) / name
 
 
+def _make_run_folder(family: str, name: str) -> Path | None:
+    """Create run/NAME's folder; None if it already exists (mkdir is atomic: only one caller gets it)."""
+    out = run_folder(family, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir()
+    except FileExistsError:
+        return None
+    return out
+
+
 def claim_run_folder(family: str, name: str | None = None) -> tuple[str, Path]:
     """A new run's folder, created here so no other run can have it: two runs started in the same second (two
     web visitors, two terminals) get ``STAMP`` and ``STAMP-2``; a name given that is already a run is refused
     (resume it, or pick another name) rather than written over."""
     if name is not None:
-        out = run_folder(family, name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            out.mkdir()
-        except FileExistsError:
-            if any(out.iterdir()):
-                raise WeightsError(f"run/{out.name} already exists for {family!r}; give the new run another name, "
-                                   f"or continue that one (--resume run/{out.name}).") from None
+        out = _make_run_folder(family, name) or run_folder(family, name)
+        if any(out.iterdir()):
+            raise WeightsError(f"run/{out.name} already exists for {family!r}; give the new run another name, "
+                               f"or continue that one (--resume run/{out.name}).")
         return out.name, out
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        candidate = stamp if i == 0 else f"{stamp}-{i + 1}"
-        out = run_folder(family, candidate)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            out.mkdir()
-        except FileExistsError:
-            continue
-        return candidate, out
+    for candidate in (stamp, *(f"{stamp}-{i}" for i in range(2, 1001))):
+        out = _make_run_folder(family, candidate)
+        if out is not None:
+            return candidate, out
     raise WeightsError(f"Could not find a free run name for {stamp}.")
 
 

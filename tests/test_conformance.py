@@ -45,6 +45,11 @@ def trained(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def image():
+    return conformance.sample_image(REGISTRY)
+
+
 def run_check(check, *args):
     try:
         check.run(*args)
@@ -56,9 +61,8 @@ def run_check(check, *args):
 
 @pytest.mark.parametrize("check", TRAINED_CHECKS, ids=lambda c: c.name)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_trained_family(trained, name, check, tmp_path):
-    t = trained(name)
-    run_check(check, t, conformance.sample_image(REGISTRY, t.family), tmp_path)
+def test_trained_family(trained, name, check, tmp_path, image):
+    run_check(check, trained(name), image, tmp_path)
 
 
 @pytest.mark.parametrize("check", OWN_RUN_CHECKS, ids=lambda c: c.name)

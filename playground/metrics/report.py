@@ -13,7 +13,7 @@ from ..data import DataSpec, ImageData, load_dataset
 from ..errors import DataError
 from .evaluator import Evaluator, load_evaluator
 from .scores import class_histogram, fid, inception_score, kid, kl_to_uniform, prdc
-from .views import ImageView
+from .views import AS_GENERATED, ImageView
 
 _real_cache: dict[tuple[str, str, int, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 _real_lock = threading.Lock()
@@ -28,7 +28,7 @@ class Protocol:
     n_real: int
     baseline: str
     seed: int
-    view: str = "as generated"  # how samples and real images were shown to the evaluator (e.g. binarised)
+    view: str = AS_GENERATED.name  # how samples and real images were shown to the evaluator (e.g. binarised)
 
     def key(self) -> tuple:
         """Two results are comparable only when these agree."""
@@ -50,10 +50,10 @@ class QualityReport:
 
 
 def _real(registry: Any, ev: Evaluator, dataset: str, split: str,
-          view: ImageView | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+          view: ImageView = AS_GENERATED) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Evaluator features, logits and images of a whole split (through ``view``), computed once per process.
     ``registry`` is the registry or a ``load(DataSpec)`` function (what a family's ``evaluate`` gets)."""
-    key = (dataset, split, id(ev), view.name if view else "")
+    key = (dataset, split, id(ev), view.name)
     with _real_lock:
         if key in _real_cache:
             return _real_cache[key]
@@ -61,7 +61,7 @@ def _real(registry: Any, ev: Evaluator, dataset: str, split: str,
     data = registry(spec) if callable(registry) else load_dataset(registry.datasets, spec)
     if not isinstance(data, ImageData):
         raise DataError(f"{dataset!r} is not an image dataset.")
-    x = view.apply(data.float_images()) if view else data.float_images()
+    x = view.apply(data.float_images())
     feats, logits = ev.embed(x)
     with _real_lock:
         _real_cache[key] = (feats, logits, x)
@@ -77,7 +77,7 @@ def _scores(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.Tensor) -
 
 def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: int = 0,
                    reference_split: str = "train", neighbours: int = 8, inception: bool = False,
-                   view: ImageView | None = None) -> QualityReport:
+                   view: ImageView = AS_GENERATED) -> QualityReport:
     """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator. ``registry``: the
     registry, or the ``load`` function a family's ``evaluate`` gets. ``view`` (a family's ``quality_view``, e.g.
     binarised) is applied to the samples and to every real image alike, and named in the protocol."""
@@ -88,7 +88,7 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
     real_f, _, real_x = _real(registry, ev, dataset, reference_split, view)
     held = "test" if reference_split == "train" else "train"
     base_f, base_logits, base_x = _real(registry, ev, dataset, held, view)
-    images = view.apply(images) if view else images
+    images = view.apply(images)
     fake_f, fake_logits = ev.embed(images)
     n = len(images)
     g = torch.Generator().manual_seed(seed)
@@ -108,7 +108,7 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
                      n_generated=n, n_real=len(real_f),
                      baseline=f"{n_base} real {held}-split images vs the reference" +
                               (f" (fewer than n={n}: that split has {len(base_f)})" if n_base < n else ""),
-                     seed=seed, view=view.name if view else "as generated")
+                     seed=seed, view=view.name)
     nn_rows = []
     if neighbours:
         d = torch.cdist(fake_f[:neighbours].float(), real_f.float())

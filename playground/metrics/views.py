@@ -30,4 +30,5 @@ def _binarise(images: torch.Tensor) -> torch.Tensor:
     return torch.where(images > 0, 1.0, -1.0).to(images.dtype)
 
 
+AS_GENERATED = ImageView("as generated", lambda images: images)  # the default: images as they are
 BINARISED = ImageView("binarised at 0", _binarise)

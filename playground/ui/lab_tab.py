@@ -99,9 +99,7 @@ class LabPanel:
                 table = gr.Dataframe(label="Live numbers", interactive=False, wrap=True,
                                      elem_id=f"{self.name}-lab-table")
                 with gr.Row():
-                    losses = gr.LinePlot(x="step", y=loss_chart.Y, color="series", label=loss_chart.LABEL,
-                                         tooltip=loss_chart.TOOLTIP,
-                                         height=240)
+                    losses = loss_chart.loss_plot(height=240)
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)
                 gr.Markdown(HOW_TO_READ)
