@@ -216,7 +216,7 @@ class ModelFamily:
     """Base class of a model family. Subclasses set the class attributes and implement the hooks.
 
     Required: ``build``, ``train_step`` and one method per declared task (named like the task).
-    Optional: ``streams``, ``parents``, ``configure_optimizers``, ``finalize``, ``preview``, ``evaluate``,
+    Optional: ``streams``, ``parents``, ``configure_optimizers``, ``prepare``, ``finalize``, ``preview``, ``evaluate``,
     ``sample``, the lab hooks.
     """
 
@@ -295,6 +295,12 @@ class ModelFamily:
         """Shapes drawn over 2-D plots in the Lab (``pg.Ellipse``, ``pg.Polyline``, ``pg.Arrow``, ``pg.Marker``): a
         mixture's components, a sampler's path (optional)."""
         return []
+
+    def prepare(self, state: ModelState, data: Batch, generator: torch.Generator) -> None:
+        """Fit what training needs from the training data before the first step, for a new run only (a resume
+        loads it from the checkpoint): a frozen helper network, a clustering's seeds. ``data["A"].x``/``.y`` hold
+        every item of each stream; ``generator`` is seeded by ``config.seed``, the same on every process. What it
+        fits belongs in ``state.modules`` (not in an optimiser) or ``state.stash`` (optional)."""
 
     def finalize(self, state: ModelState, items: torch.Tensor, labels: torch.Tensor | None) -> None:
         """Fit ``state.stats`` from the first stream's training data before a checkpoint is written (optional)."""

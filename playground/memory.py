@@ -112,7 +112,7 @@ def measure(registry: Any, family: Any, cfg: Any, streams: dict[str, Any], devic
     with torch.random.fork_rng(devices=devices):
         for b in PROBES:
             probe_cfg = dataclasses.replace(cfg, batch_size=b, grad_accum=1)
-            state = fresh_state(registry, family, probe_cfg, streams, device)
+            state = fresh_state(registry, family, probe_cfg, streams, device, prepare=False)
             state.modules.train()
             run = Run(state)
             micro = draw_step(streams, probe_cfg, torch.Generator(device=device).manual_seed(0))

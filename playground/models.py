@@ -18,7 +18,7 @@ from .checkpoint import (
     read_tensors,
     restore_training_state,
 )
-from .contracts import BuildInfo, DataInfo, ModelFamily, ModelState, TrainConfig
+from .contracts import Batch, BuildInfo, DataInfo, ModelFamily, ModelState, TrainConfig
 from .errors import WeightsError
 from .params import build_params
 from .streams import StreamData
@@ -97,11 +97,17 @@ def new_state(registry: Any, family: ModelFamily, cfg: TrainConfig, streams: dic
 
 
 def fresh_state(registry: Any, family: ModelFamily, cfg: TrainConfig, streams: dict[str, StreamData],
-                device: torch.device) -> ModelState:
-    """A newly built model for loaded ``streams`` (their shapes, stored descriptions and the family's parents)."""
+                device: torch.device, *, prepare: bool = True) -> ModelState:
+    """A newly built model for loaded ``streams`` (their shapes, stored descriptions and the family's parents),
+    prepared on them (``ModelFamily.prepare``) unless ``prepare`` is False (a throwaway probe)."""
     parents, records = load_parents(registry, family, cfg, device)
-    return new_state(registry, family, cfg, {n: s.info for n, s in streams.items()},
-                     {n: s.describe() for n, s in streams.items()}, device, parents=parents, parent_records=records)
+    state = new_state(registry, family, cfg, {n: s.info for n, s in streams.items()},
+                      {n: s.describe() for n, s in streams.items()}, device, parents=parents, parent_records=records)
+    if prepare and type(family).prepare is not ModelFamily.prepare:
+        data = Batch.of({n: Batch(*s.items()) for n, s in streams.items()})
+        with torch.random.fork_rng(devices=[]), registry.guard(family.name, "train"):
+            family.prepare(state, data, torch.Generator(device=device).manual_seed(cfg.seed))
+    return state
 
 
 def stream_infos(meta: dict[str, Any]) -> dict[str, DataInfo]:

@@ -189,6 +189,74 @@ def test_linear_decay_holds_across_a_resume_and_extending_keeps_its_horizon(regi
         assert torch.equal(v, more.state.modules.state_dict()[k]), k
 
 
+# -- the semantic term ----------------------------------------------------------------------------------------------
+def test_semantic_term_fits_frozen_classifiers_first_and_trains_only_the_generators(registry, tmp_path, monkeypatch):
+    """λ_semantic > 0: a classifier per domain is fitted before the first step (accurate on its training labels),
+    no optimiser holds it and training leaves it unchanged; the term enters G's loss with its weight and its
+    gradient reaches the generators, not the discriminators or the classifiers."""
+    from plugins.cyclegan.semantic import semantic_loss
+
+    family_class = type(registry.family("cyclegan"))
+    prepared = {}
+    real_prepare = family_class.prepare
+
+    def spy(self, state, data, generator):
+        real_prepare(self, state, data, generator)
+        prepared.update({k: v.clone() for k, v in state.modules.state_dict().items() if k.startswith("C_")})
+
+    monkeypatch.setattr(family_class, "prepare", spy)
+    t = Trainer(registry, "cyclegan", {**TINY, "steps": 3, "log_every": 1, "lambda_semantic": 2.5}, out_dir=tmp_path,
+                device="cpu")
+    p = t.run()
+    state = t.state
+    for stream in "AB":
+        assert state.metrics[f"semantic classifier {stream} (train accuracy)"] >= 0.95, state.metrics
+    held = {id(q) for opt in state.optimizers.values() for g in opt.param_groups for q in g["params"]}
+    assert prepared and not any(id(q) in held for k in ("C_A", "C_B") for q in state.modules[k].parameters())
+    for k, v in prepared.items():
+        assert torch.equal(v, state.modules.state_dict()[k]), k  # frozen through training
+    v = {name: val for step, name, val in p.losses if step == 3}
+    expected = (v["adversarial A→B"] + v["adversarial B→A"] + 10 * (v["cycle A (L1)"] + v["cycle B (L1)"])
+                + 10 * 0.5 * v["identity (L1)"] + 2.5 * v["semantic (CE)"])
+    assert v["G loss"] == pytest.approx(expected, rel=1e-5) and v["semantic (CE)"] > 0
+
+    digits = load_dataset(registry.datasets, DataSpec("digits"))
+    glyphs = load_dataset(registry.datasets, DataSpec("glyphs"))
+    m = state.modules
+    m.zero_grad(set_to_none=True)
+    a, b = digits.float_images()[:16], glyphs.float_images()[:16]
+    semantic_loss(m["C_A"], m["C_B"], m["G_AB"](a), digits.labels[:16], m["G_BA"](b), glyphs.labels[:16]).backward()
+    for name in ("G_AB", "G_BA"):
+        assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in m[name].parameters()), name
+    for name in ("D_A", "D_B", "C_A", "C_B"):
+        assert all(q.grad is None for q in m[name].parameters()), name
+
+
+def test_semantic_term_resumes_exactly_without_refitting(registry, tmp_path):
+    cfg = {**TINY, "steps": 4, "lr_horizon": 4, "lambda_semantic": 1.0}  # one schedule for both runs
+    full = Trainer(registry, "cyclegan", cfg, out_dir=tmp_path / "full", device="cpu")
+    full.run()
+    part = Trainer(registry, "cyclegan", {**cfg, "steps": 2}, out_dir=tmp_path / "part", device="cpu")
+    part.run()
+    resumed = Trainer(registry, "cyclegan", {"steps": 4}, out_dir=tmp_path / "part", resume=tmp_path / "part",
+                      device="cpu")
+    resumed.run()
+    for k, v in full.state.modules.state_dict().items():
+        assert torch.equal(v, resumed.state.modules.state_dict()[k]), k
+
+
+def test_semantic_term_needs_both_domains_labelled_alike(registry, tmp_path):
+    _write_domains(tmp_path / "data")
+    folder = {"dataset": f"folder:{tmp_path / 'data' / 'trainA'}", "lambda_identity": 0.0, "lambda_semantic": 1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(pg.DataError, match="needs labelled data for 'dataset'.*has no labels"):
+            Trainer(registry, "cyclegan", {**TINY, **folder}, out_dir=tmp_path / "r", device="cpu").run()
+    with pytest.raises(pg.ConfigError, match="domain A has 10 class.* domain B 3.*Set λ semantic to 0"):
+        Trainer(registry, "cyclegan", {**TINY, "dataset_b": "shapes", "lambda_semantic": 1.0, "lambda_identity": 0.0},
+                out_dir=tmp_path / "s", device="cpu").run()
+
+
 # -- your own folders ----------------------------------------------------------------------------------------------
 def _write_domains(root):
     """A CycleGAN tree: trainA of grey squares of mixed sizes, trainB of RGBA discs, test splits, one broken file."""

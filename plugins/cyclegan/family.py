@@ -13,7 +13,7 @@ import playground as pg
 from playground.contracts import LR_SCHEDULES
 from playground.data import FOLDER_PREFIX
 
-from . import pictures, pool
+from . import pictures, pool, semantic
 from .evaluation import EvaluateIn, Evaluation
 from .losses import ADVERSARIAL, LAMBDA_CYCLE, LAMBDA_IDENTITY, cycle_loss, identity_loss
 from .nets import PatchDiscriminator, ResnetGenerator, patch_grid
@@ -56,6 +56,12 @@ class CycleGANConfig(pg.TrainConfig):
     lambda_identity: float = pg.param(LAMBDA_IDENTITY, min=0.0, max=100.0, help="Weight of the identity loss "
                                       "‖G(b) − b‖₁ + ‖F(a) − a‖₁, relative to λ cycle (the paper's 0.5); needs both "
                                       "domains to have the same channels.", label="λ identity")
+    lambda_semantic: float = pg.param(0.0, min=0.0, max=100.0, help="Weight of the semantic term CE(C_B(G(a)), "
+                                      "y_a) + CE(C_A(F(b)), y_b): a classifier per domain, fitted on its labels "
+                                      "before the first step and frozen, asks each translation to keep its "
+                                      "source's class (CyCADA). Needs both domains labelled with the same classes "
+                                      "(folders: one sub-folder per class, same names); 0 = the paper's recipe.",
+                                      label="λ semantic")
     pool_size: int = pg.param(50, min=0, max=10_000, help="Earlier fakes kept per domain for the discriminators "
                               "(0 = only the latest).", label="image pool size")
     beta1: float = pg.param(0.5, min=0.0, max=0.999, help="Adam's β₁ (the paper's 0.5).", label="Adam β₁",
@@ -121,7 +127,9 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
             raise pg.ConfigError(f"Domains A and B are both {cfg.dataset!r}: CycleGAN translates between two "
                                  "different sets of images (e.g. digits and glyphs, or folder:…/trainA and "
                                  "folder:…/trainB).")
-        return (pg.Stream("A", "dataset", size=cfg.image_size), pg.Stream("B", "dataset_b", size=cfg.image_size))
+        labels = cfg.lambda_semantic > 0
+        return (pg.Stream("A", "dataset", size=cfg.image_size, labels=labels),
+                pg.Stream("B", "dataset_b", size=cfg.image_size, labels=labels))
 
     def build(self, cfg: CycleGANConfig, info: pg.BuildInfo) -> nn.ModuleDict:
         ca, cb = info.streams["A"].channels, info.streams["B"].channels
@@ -134,12 +142,28 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
         if patch_grid(cfg.image_size, cfg.d_layers) < 1:
             raise pg.ConfigError(f"{cfg.d_layers} discriminator layers leave no patches at {cfg.image_size} px; use "
                                  f"at most {max(1, cfg.image_size.bit_length() - 3)}.")
-        return nn.ModuleDict({
+        modules = nn.ModuleDict({
             "G_AB": ResnetGenerator(ca, cb, cfg.width, cfg.blocks),
             "G_BA": ResnetGenerator(cb, ca, cfg.width, cfg.blocks),
             "D_A": PatchDiscriminator(ca, cfg.d_width, cfg.d_layers),
             "D_B": PatchDiscriminator(cb, cfg.d_width, cfg.d_layers),
         })
+        if cfg.lambda_semantic > 0:
+            ka, kb = info.streams["A"].num_classes, info.streams["B"].num_classes
+            if ka != kb or ka < 2:
+                raise pg.ConfigError(f"The semantic term needs both domains labelled with the same classes; domain A "
+                                     f"has {ka} class(es) and domain B {kb}. Set λ semantic to 0.")
+            # Fitted in prepare and frozen: no optimiser holds them, and no gradient is kept for them.
+            modules["C_A"] = semantic.classifier(ca, ka).requires_grad_(False)
+            modules["C_B"] = semantic.classifier(cb, kb).requires_grad_(False)
+        return modules
+
+    def prepare(self, state: pg.ModelState, data: pg.Batch, generator: torch.Generator) -> None:
+        """Fit the semantic term's classifiers, one per domain, on its training labels (λ semantic > 0 only)."""
+        if state.config.lambda_semantic > 0:
+            for stream in "AB":
+                acc = semantic.fit(state.modules[f"C_{stream}"], data[stream].x, data[stream].y, generator)
+                state.metrics[f"semantic classifier {stream} (train accuracy)"] = round(acc, 4)
 
     def configure_optimizers(self, cfg: CycleGANConfig, modules: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
         betas = (cfg.beta1, 0.999)
@@ -163,6 +187,10 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
         if w_idt > 0:
             idt = identity_loss(m["G_AB"](b), b) + identity_loss(m["G_BA"](a), a)
             loss_g = loss_g + w_idt * idt
+        sem = torch.zeros((), device=a.device)
+        if cfg.lambda_semantic > 0:
+            sem = semantic.semantic_loss(m["C_A"], m["C_B"], fake_b, batch["A"].y, fake_a, batch["B"].y)
+            loss_g = loss_g + cfg.lambda_semantic * sem
         run.backward(loss_g, "G")  # into G_AB and G_BA only: the discriminators keep no gradient from it
         run.step("G")
         # Discriminators: real images against fakes drawn from the history pools.
@@ -174,7 +202,7 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
         run.step("D")
         return {"G loss": loss_g.detach(), "D loss": (d_a + d_b).detach(), "adversarial A→B": adv_ab.detach(),
                 "adversarial B→A": adv_ba.detach(), "cycle A (L1)": cyc_a.detach(), "cycle B (L1)": cyc_b.detach(),
-                "identity (L1)": idt.detach(), "D_A": d_a.detach(), "D_B": d_b.detach()}
+                "identity (L1)": idt.detach(), "semantic (CE)": sem.detach(), "D_A": d_a.detach(), "D_B": d_b.detach()}
 
     # -- pictures and scores --------------------------------------------------------------------------------
     @torch.no_grad()
