@@ -30,7 +30,7 @@ from .metrics.report import quality_report
 from .metrics.scores import mode_counts, point_metrics
 from .metrics.views import BINARISED, ImageView
 from .params import ImageInput, image_param, param
-from .plot2d import Arrow, Ellipse, Extent, Marker, Polyline, plot
+from .plot2d import Arrow, Ellipse, Extent, Marker, Points, Polyline, plot
 from .plot2d import render as render_2d
 from .plot2d import to_tensor as plot_to_tensor
 from .run import Run
@@ -38,8 +38,8 @@ from .run import Run
 __all__ = [
     "BINARISED", "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec",
     "DatasetInfo", "Ellipse", "Extent", "Field", "ImageData", "ImageInput", "ImageView", "InputError", "Marker",
-    "ModelFamily", "ModelState", "Parent", "PlaygroundError", "PluginError", "PointData", "Polyline", "Run", "Stream",
-    "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
+    "ModelFamily", "ModelState", "Parent", "PlaygroundError", "PluginError", "PointData", "Points", "Polyline", "Run",
+    "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
     "image_param", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor", "point_metrics", "quality_report",
     "render_2d",
 ]

@@ -158,7 +158,26 @@ class Marker:
         _label(draw, (x + 6, y - 6), self.label, self.colour)
 
 
-Overlay = Ellipse | Polyline | Arrow | Marker
+@dataclass(frozen=True)
+class Points:
+    """Points (N×2) each in its own colour (N×3, 0–255): data coloured by cluster or by responsibility."""
+
+    points: torch.Tensor
+    colours: torch.Tensor
+    radius: float = 1.8
+
+    def span(self) -> torch.Tensor:
+        return _cpu(self.points)
+
+    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+        px = extent.to_pixels(_cpu(self.points).numpy(), size)
+        rgb = _cpu(self.colours).clamp(0, 255).round().to(torch.uint8).numpy()
+        r = self.radius
+        for (x, y), c in zip(px, rgb, strict=True):
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in c))
+
+
+Overlay = Ellipse | Polyline | Arrow | Marker | Points
 
 
 @lru_cache(maxsize=8)
