@@ -170,6 +170,12 @@ class TaskResult:
     values: dict[str, Any] = field(default_factory=dict)
     chart: Chart | None = None
     animation: list[torch.Tensor] | None = None  # frames (C×H×W in [-1, 1]) shown as an animated GIF
+    # keys of ``values`` that are wall-clock measurements (seconds, samples per second): shown like the others, and
+    # the only values allowed to differ between two identical calls
+    measured: tuple[str, ...] = ()
+
+    def deterministic_values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k not in self.measured}
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,8 @@ class ModelFamily:
     smoke_config: ClassVar[dict[str, Any]] = {}
     # Trained on top of these models of other families (see Parent).
     parents: ClassVar[tuple[Parent, ...]] = ()
-    # Partial updates the interactive lab may run on their own (e.g. ("D", "G") for a GAN): see train_part.
+    # Partial updates the interactive lab may run on their own (e.g. ("D", "G") for a GAN; none: whole steps only):
+    # see train_part.
     # An update of the last part counts as a step, as a full train_step does (a GAN counts G updates).
     lab_parts: ClassVar[tuple[str, ...]] = ()
     # The config field the lab's side-by-side comparison varies and run B's default value for it, e.g.
@@ -259,6 +266,11 @@ class ModelFamily:
         from .params import build_params
 
         return self.streams(build_params(self.config, {}))
+
+    @property
+    def has_lab(self) -> bool:
+        """2-D families get the interactive Lab (stepped whole, or part by part where ``lab_parts`` says)."""
+        return self.kind == "points"
 
     @property
     def kind(self) -> str:

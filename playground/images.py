@@ -155,7 +155,7 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, scale: int = 4, ms_pe
 def make_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
     """N×C×H×W → C×H'×W' grid with grey gaps."""
     n, c, h, w = x.shape
-    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
+    nrow = min(nrow, n) if nrow else max(1, int(np.ceil(np.sqrt(n))))  # never more columns than images
     rows = int(np.ceil(n / nrow))
     grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), 0.0)  # grey gaps between images
     for i in range(n):

@@ -39,7 +39,7 @@ MAX_HISTORY = 2000  # loss rows kept per run (older ones are thinned)
 
 
 def lab_families(registry: Any) -> list[str]:
-    return [n for n, f in registry.families.items() if f.kind == "points" and f.lab_parts]
+    return [n for n, f in registry.families.items() if f.has_lab]
 
 
 @dataclass
@@ -64,8 +64,8 @@ class LabRun:
                label: str = "A") -> LabRun:
         """A fresh model from config ``values``, or one loaded from ``weights`` (its own config then applies)."""
         fam = registry.family(family)
-        if fam.kind != "points" or not fam.lab_parts:
-            raise PluginError(f"{fam.title} has no 2-D lab (it needs 2-D data and partial updates).")
+        if not fam.has_lab:
+            raise PluginError(f"{fam.title} has no 2-D lab (it trains on images, not 2-D points).")
         cpu = torch.device("cpu")
         if weights:  # the process-wide RNG stays as it is: other users' runs draw from it
             state = load_model(registry, resolve(family, weights), device=cpu, family=family, training=True,
@@ -123,7 +123,9 @@ class LabRun:
         """``n`` updates of ``part`` ("both" = the family's full train step, or one of its ``lab_parts``).
         A non-finite loss rolls the run back to where this call started and raises TrainingError."""
         if part != "both" and part not in self.family.lab_parts:
-            raise ConfigError(f"Unknown part {part!r}; use 'both' or one of {', '.join(self.family.lab_parts)}.")
+            raise ConfigError(f"Unknown part {part!r}; use 'both'"
+                              + (f" or one of {', '.join(self.family.lab_parts)}." if self.family.lab_parts else
+                                 f" ({self.family.title} steps whole)."))
         if not 1 <= n <= MAX_STEPS_PER_CALL:
             raise ConfigError(f"Steps per call must be between 1 and {MAX_STEPS_PER_CALL}; got {n}.")
         if self.error:
@@ -153,7 +155,7 @@ class LabRun:
         made = fam.updates_per_step(state.config) if part == "both" else {part: 1}
         for p, k in made.items():
             self.updates[p] = self.updates.get(p, 0) + n * k
-        if part in ("both", fam.lab_parts[-1]):
+        if part == "both" or part == fam.lab_parts[-1]:
             state.step += n
         self.last_losses.update(means)
         for k, v in means.items():
@@ -197,7 +199,7 @@ class LabRun:
             fld = self.family.field(self.state, self.grid)
             shapes = self.family.overlays(self.state)
         m = self.metrics(fake)
-        counts = " · ".join(f"{p} {k}" for p, k in self.updates.items())
+        counts = " · ".join(f"{p} {k}" for p, k in self.updates.items()) or f"step {self.steps}"
         title = f"{self.label}: {self.objective} · {counts}"
         img = render(self.extent, field=fld, resolution=FIELD_RESOLUTION, real=self.real[:PLOT_POINTS],
                      fake=fake[:PLOT_POINTS], modes=self.modes, hq_radius=3 * self.data.sigma, size=size, title=title,

@@ -181,8 +181,11 @@ class Registry:
             if not isinstance(item, cls):
                 raise TypeError(f"register() expects a {cls.__name__} instance, got {type(item).__name__}")
             name = item.name
-            if not name or not str(name).replace("_", "").replace("-", "").isalnum():
-                raise ValueError(f"{kind} name {name!r} must be letters, digits, '_' or '-'")
+            # a dataset named "PREFIX:" is parametrised (DatasetInfo); folder: is the image-folder loader's
+            stem = name[:-1] if kind == "dataset" and str(name).endswith(":") and name != "folder:" else name
+            if not stem or not str(stem).replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"{kind} name {name!r} must be letters, digits, '_' or '-'"
+                                 + (" (a parametrised dataset: those and one final ':')" if kind == "dataset" else ""))
             if name in table:
                 raise ValueError(f"{kind} name {name!r} is already registered by plugin "
                                  f"{self.owner.get(f'{kind}:{name}', '?')!r}")

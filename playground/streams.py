@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .contracts import Batch, DataInfo, ModelFamily, Stream, TrainConfig
-from .data import DataSpec, ImageData, PointData, load_dataset
+from .data import DataSpec, ImageData, PointData, load_dataset, offered_names
 from .errors import ConfigError, DataError
 
 KIND_WORDS = {"image": "images", "points": "2-D points"}
@@ -65,7 +65,7 @@ def check_kind(registry: Any, family: ModelFamily, stream: Stream, spec: DataSpe
     """A clear error when a dataset does not hold what the stream declares (kind, labels)."""
     kind = "points" if isinstance(data, PointData) else "image"
     if kind != stream.kind:
-        choices = ", ".join(n for n, d in registry.datasets.items() if d.kind == stream.kind)
+        choices = ", ".join(offered_names(registry.datasets, stream.kind))
         raise DataError(f"{family.title} trains on {KIND_WORDS[stream.kind]}; {spec.name!r} holds "
                         f"{KIND_WORDS[kind]}. Try one of: {choices}.")
     if stream.labels and (isinstance(data, PointData) or data.labels is None):

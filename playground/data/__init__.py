@@ -9,14 +9,32 @@ from .access import FOLDER_PREFIX, FolderAccess
 from .core import DatasetInfo, DataSpec, ImageData, PointData, convert_channels
 from .external import load_image_folder
 
-__all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "FOLDER_PREFIX", "FolderAccess"]
+__all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "find_dataset", "offered_names",
+           "FOLDER_PREFIX", "FolderAccess"]
+
+
+def find_dataset(datasets: Mapping[str, DatasetInfo], name: str) -> DatasetInfo | None:
+    """The registered dataset ``name`` loads through: its own entry, or the parametrised ``PREFIX:`` it starts
+    with."""
+    if name in datasets:
+        return datasets[name]
+    prefix, colon, _ = name.partition(":")
+    info = datasets.get(prefix + ":") if colon else None
+    return info if info is not None and info.parametrised else None
+
+
+def offered_names(datasets: Mapping[str, DatasetInfo], kind: str | None = None, labelled: bool = False) -> list[str]:
+    """What a picker lists for datasets of ``kind`` (labelled ones only when asked): parametrised datasets appear
+    as their example."""
+    return [d.offered for d in datasets.values()
+            if (kind is None or d.kind == kind) and (not labelled or d.num_classes > 0)]
 
 
 def load_dataset(datasets: Mapping[str, DatasetInfo], spec: DataSpec) -> ImageData | PointData:
     """Load ``spec`` from the registered datasets, or from an image folder given as ``folder:PATH``."""
     if spec.name.startswith(FOLDER_PREFIX):
         return convert_channels(load_image_folder(spec.name[len(FOLDER_PREFIX):], spec, spec.channels), spec.channels)
-    info = datasets.get(spec.name)
+    info = find_dataset(datasets, spec.name)
     if info is None:
         known = ", ".join(sorted(datasets)) or "none"
         raise DataError(f"Unknown dataset {spec.name!r}. Registered: {known}; or use folder:PATH.")

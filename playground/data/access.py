@@ -58,8 +58,9 @@ class FolderAccess:
         if not name:
             raise DataError(f"{what}: choose a dataset ({listed}).")
         if not name.startswith(FOLDER_PREFIX):
-            if name in known:
-                return name
+            prefix, colon, _ = name.partition(":")
+            if name in known or (colon and any(k.startswith(prefix + ":") for k in known)):
+                return name  # a parametrised dataset's loader judges its own argument
             folders = "" if self.roots == () else f", or folder:PATH ({self.describe()})"
             raise DataError(f"{what}: unknown dataset {_short(name)!r}; registered: {listed}{folders}.")
         if self.roots == ():

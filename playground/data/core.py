@@ -97,7 +97,11 @@ class PointData:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A dataset a plugin registers. ``load(spec)`` returns ImageData (kind "image") or PointData."""
+    """A dataset a plugin registers. ``load(spec)`` returns ImageData (kind "image") or PointData.
+
+    A name ending in ``:`` registers a parametrised dataset: every name ``NAME:ARGUMENT`` loads through it (``load``
+    reads the argument from ``spec.name`` and raises DataError when it is unusable); ``example`` is a full name
+    pickers offer (e.g. ``energy:(x**2 + y**2 - 2)**2``)."""
 
     name: str
     title: str
@@ -107,6 +111,16 @@ class DatasetInfo:
     num_classes: int = 0
     description: str = ""
     source: str = "built-in"  # "built-in" never touches the network; "download" may
+    example: str = ""
+
+    @property
+    def parametrised(self) -> bool:
+        return self.name.endswith(":")
+
+    @property
+    def offered(self) -> str:
+        """The name pickers list: the dataset's own, or a parametrised one's example."""
+        return self.example or self.name
 
 
 def convert_channels(data: ImageData, channels: int | None) -> ImageData:

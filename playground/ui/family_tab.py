@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import ModelFamily
-from ..data import FolderAccess
+from ..data import FolderAccess, offered_names
 from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
 from ..inference import QualityInputs, run_evaluate, run_quality, run_task
@@ -60,7 +60,7 @@ class FamilyTab:
         fam = self.family
         gr.Markdown(f"### {fam.title}\n{fam.description}")
         with gr.Tabs():
-            if fam.kind == "points" and fam.lab_parts:
+            if fam.has_lab:
                 with gr.Tab("Lab", id=f"{self.name}-lab"):
                     LabPanel(self.registry, fam).build()
             with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
@@ -116,8 +116,7 @@ class FamilyTab:
         run.click(handler, [wd, *comps], outputs, api_name=f"{self.name}_{task.name}", **GPU)
 
     def _fitting(self, stream: Any) -> list[str]:
-        return [n for n, d in self.registry.datasets.items()
-                if d.kind == stream.kind and (not stream.labels or d.num_classes > 0)]
+        return offered_names(self.registry.datasets, stream.kind, labelled=stream.labels)
 
     def _checked(self, values: dict[str, Any], specs: list[ParamSpec], streams: tuple = ()) -> dict[str, Any]:
         """``values`` with every dataset named in them checked against what a web visitor may use (registered

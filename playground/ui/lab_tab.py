@@ -14,6 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import ModelFamily
+from ..data import FolderAccess, offered_names
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import param, param_specs, validate_value
@@ -58,13 +59,13 @@ class LabPanel:
 
     def build(self) -> None:
         fam = self.family
-        point_sets = [n for n, d in self.registry.datasets.items() if d.kind == "points"]
+        point_sets = offered_names(self.registry.datasets, "points")
         refs = [FRESH, *weight_refs(self.name)]
         session = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 dataset = gr.Dropdown(point_sets, value=fam.config.dataset if fam.config.dataset in point_sets
-                                      else point_sets[0], label="Data")
+                                      else point_sets[0], label="Data", allow_custom_value=True)
                 compare = []
                 if self.compare_spec is not None:
                     s = self.compare_spec
@@ -86,7 +87,8 @@ class LabPanel:
                 with gr.Row():
                     part_buttons = {p: gr.Button(f"Step {p}", size="sm", elem_id=f"{self.name}-lab-step-{p.lower()}")
                                     for p in fam.lab_parts}
-                    step_both = gr.Button("Step both", size="sm", elem_id=f"{self.name}-lab-step-both")
+                    step_both = gr.Button("Step both" if fam.lab_parts else "Step", size="sm",
+                                          elem_id=f"{self.name}-lab-step-both")
                 save = gr.Button("Save runs as weights", size="sm", elem_id=f"{self.name}-lab-save")
             with gr.Column(scale=3):
                 with gr.Row():
@@ -113,6 +115,8 @@ class LabPanel:
         def reset_fn(ds: str, *vals: Any) -> tuple:
             n_cmp = len(compare)
             cmp_vals, (wa, wb), rest = vals[:n_cmp], vals[n_cmp:n_cmp + 2], vals[n_cmp + 2:]
+            # 2-D points only: registered sets (a parametrised one with its argument), never a server folder
+            ds = FolderAccess().check("Data", ds, offered_names(self.registry.datasets, "points"))
             values = {"dataset": ds, **{s.name: v for s, v in zip(self.settings, rest, strict=True)}}
             variants = [cmp_vals[0], None if cmp_vals[1] == NONE else cmp_vals[1]] if cmp_vals else [None, None]
             starts = [None if w in (None, "", FRESH) else checked_ref(self.name, str(w)) for w in (wa, wb)]
