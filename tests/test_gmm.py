@@ -135,3 +135,37 @@ def test_shipped_weights_fit_their_data(registry):
     moons = model_cache().get(registry, "gmm", "moons", torch.device("cpu"))
     test = load_dataset(registry.datasets, DataSpec("moons", split="test")).points
     assert float(moons.modules["mixture"].log_prob(test).mean()) > -0.45
+
+
+def test_em_on_points_from_a_csv_file_and_bad_files_refused(registry, tmp_path):
+    """csv:PATH: the user's own x,y points (header optional) train any 2-D family; broken files name the problem,
+    and the web's folder rule covers files too."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
+    pts = centres[torch.arange(600) % 3] + 0.2 * torch.randn(600, 2, generator=g)
+    good = tmp_path / "mine.csv"
+    good.write_text("x,y\n" + "\n".join(f"{x:.5f},{y:.5f}" for x, y in pts.tolist()) + "\n")
+    t = Trainer(registry, "gmm", {"dataset": f"csv:{good}", "components": 3, "steps": 20},
+                out_dir=tmp_path / "run", device="cpu")
+    t.run()
+    means = t.state.modules["mixture"].means.float()
+    assert torch.cdist(centres, means).min(1).values.max() < 0.1, means
+    for name, text, why in [("words.csv", "x,y\n1,2\nthree,4\n", "line 3: expected two numbers"),
+                            ("few.csv", "1,2\n3,4\n", "at least 10"),
+                            ("nan.csv", "\n".join(["1,2"] * 12 + ["nan,1"]), "NaN or infinite"),
+                            ("one.csv", "\n".join(["1"] * 12), "line 1|line 2")]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(pg.DataError, match=why):
+            load_dataset(registry.datasets, DataSpec(f"csv:{tmp_path / name}"))
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x01" * 20)
+    with pytest.raises(pg.DataError, match="not a text CSV"):
+        load_dataset(registry.datasets, DataSpec(f"csv:{tmp_path / 'bin.csv'}"))
+    from playground.data import FolderAccess
+
+    with pytest.raises(pg.DataError, match="names a file on the server.*reads no files or folders"):
+        FolderAccess().check("Data", f"csv:{good}", ["ring8"])
+    assert FolderAccess.under([tmp_path]).check("Data", f"csv:{good}", ["ring8"]) == f"csv:{good}"
+    with pytest.raises(pg.DataError, match="outside the folders"):
+        FolderAccess.under([tmp_path / "run"]).check("Data", f"csv:{good}", ["ring8"])
+    with pytest.raises(pg.DataError, match="is not a file"):
+        FolderAccess.under([tmp_path]).check("Data", f"csv:{tmp_path}", ["ring8"])

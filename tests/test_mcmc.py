@@ -152,7 +152,7 @@ def test_the_energy_dataset_draws_exact_samples_and_refuses_non_densities(regist
     offered = offered_names(registry.datasets, "points")
     assert any(n.startswith("energy:") for n in offered) and "energy:" not in offered
     assert FolderAccess().check("Data", "energy:x**2 + y**2", offered) == "energy:x**2 + y**2"
-    with pytest.raises(DataError, match="reads no folders"):
+    with pytest.raises(DataError, match="reads no files or folders"):
         FolderAccess().check("Data", "folder:/etc", offered)
     with pytest.raises(DataError, match="unknown dataset"):
         FolderAccess().check("Data", "nope:x", offered)

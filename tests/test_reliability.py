@@ -112,7 +112,7 @@ def test_folder_access_rules(tmp_path):
     (tmp_path / "link").symlink_to("/etc")
     registered = ["digits", "glyphs"]
     assert FolderAccess.anywhere().check("Dataset", f"folder:{inside}", registered) == f"folder:{inside}"
-    with pytest.raises(pg.DataError, match="reads no folders for web visitors.*--allow-folders"):
+    with pytest.raises(pg.DataError, match="reads no files or folders for web visitors.*--allow-folders"):
         FolderAccess().check("Dataset", f"folder:{inside}", registered)
     allowed = FolderAccess.under([tmp_path / "allowed"])
     assert allowed.check("Dataset", f"folder:{inside}", registered)

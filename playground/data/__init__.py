@@ -8,9 +8,10 @@ from ..errors import DataError
 from .access import FOLDER_PREFIX, FolderAccess
 from .core import DatasetInfo, DataSpec, ImageData, PointData, convert_channels
 from .external import load_image_folder
+from .points_csv import CSV_PREFIX, load_points_csv
 
 __all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "find_dataset", "offered_names",
-           "FOLDER_PREFIX", "FolderAccess"]
+           "FOLDER_PREFIX", "CSV_PREFIX", "FolderAccess"]
 
 
 def find_dataset(datasets: Mapping[str, DatasetInfo], name: str) -> DatasetInfo | None:
@@ -31,13 +32,17 @@ def offered_names(datasets: Mapping[str, DatasetInfo], kind: str | None = None, 
 
 
 def load_dataset(datasets: Mapping[str, DatasetInfo], spec: DataSpec) -> ImageData | PointData:
-    """Load ``spec`` from the registered datasets, or from an image folder given as ``folder:PATH``."""
+    """Load ``spec`` from the registered datasets, an image folder given as ``folder:PATH`` or 2-D points in a CSV
+    file given as ``csv:PATH``."""
     if spec.name.startswith(FOLDER_PREFIX):
         return convert_channels(load_image_folder(spec.name[len(FOLDER_PREFIX):], spec, spec.channels), spec.channels)
+    if spec.name.startswith(CSV_PREFIX):
+        return load_points_csv(spec.name[len(CSV_PREFIX):], spec)
     info = find_dataset(datasets, spec.name)
     if info is None:
         known = ", ".join(sorted(datasets)) or "none"
-        raise DataError(f"Unknown dataset {spec.name!r}. Registered: {known}; or use folder:PATH.")
+        raise DataError(f"Unknown dataset {spec.name!r}. Registered: {known}; or use folder:PATH (images) or "
+                        "csv:PATH (2-D points).")
     if spec.size < 8 or spec.size > 512:
         raise DataError(f"Image size {spec.size} is outside 8..512.")
     data = info.load(spec)

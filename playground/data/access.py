@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from .points_csv import CSV_PREFIX
 
 FOLDER_PREFIX = "folder:"
+SERVER_PATHS = {FOLDER_PREFIX: "folder", CSV_PREFIX: "file"}  # dataset names that read the server's disk
 ENV_ALLOW = "PLAYGROUND_ALLOW_FOLDERS"
 
 
@@ -57,25 +59,28 @@ class FolderAccess:
         listed = ", ".join(known) or "none"
         if not name:
             raise DataError(f"{what}: choose a dataset ({listed}).")
-        if not name.startswith(FOLDER_PREFIX):
-            prefix, colon, _ = name.partition(":")
-            if name in known or (colon and any(k.startswith(prefix + ":") for k in known)):
+        prefix = next((p for p in SERVER_PATHS if name.startswith(p)), None)
+        if prefix is None:
+            head, colon, _ = name.partition(":")
+            if name in known or (colon and any(k.startswith(head + ":") for k in known)):
                 return name  # a parametrised dataset's loader judges its own argument
-            folders = "" if self.roots == () else f", or folder:PATH ({self.describe()})"
+            folders = "" if self.roots == () else f", or folder:PATH / csv:PATH ({self.describe()})"
             raise DataError(f"{what}: unknown dataset {_short(name)!r}; registered: {listed}{folders}.")
+        thing = SERVER_PATHS[prefix]
         if self.roots == ():
-            raise DataError(f"{what}: {_short(name)!r} names a folder on the server, and this server reads no folders "
-                            f"for web visitors. Pick a registered dataset ({listed}); whoever runs the server can "
-                            "allow folders with --allow-folders ROOT (or use the playground CLI, which reads any).")
-        path = Path(name[len(FOLDER_PREFIX):]).expanduser()
+            raise DataError(f"{what}: {_short(name)!r} names a {thing} on the server, and this server reads no files "
+                            f"or folders for web visitors. Pick a registered dataset ({listed}); whoever runs the "
+                            "server can allow folders with --allow-folders ROOT (or use the playground CLI, which "
+                            "reads any).")
+        path = Path(name[len(prefix):]).expanduser()
         try:
             real = path.resolve()
         except (OSError, RuntimeError):
             real = None
         if self.roots is not None and (real is None or not any(real.is_relative_to(r) for r in self.roots)):
             raise DataError(f"{what}: {_short(name)!r} is outside the folders this server allows "
-                            f"({self.describe()}). Use a folder inside one of them, or a registered dataset "
+                            f"({self.describe()}). Use a {thing} inside one of them, or a registered dataset "
                             f"({listed}).")
-        if real is None or not real.is_dir():
-            raise DataError(f"{what}: {_short(name)!r} is not a folder on the server.")
+        if real is None or not (real.is_dir() if thing == "folder" else real.is_file()):
+            raise DataError(f"{what}: {_short(name)!r} is not a {thing} on the server.")
         return name

@@ -62,7 +62,7 @@ class FamilyTab:
         with gr.Tabs():
             if fam.has_lab:
                 with gr.Tab("Lab", id=f"{self.name}-lab"):
-                    LabPanel(self.registry, fam).build()
+                    LabPanel(self.registry, fam, self.folders).build()
             with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
                 for task in fam.tasks:
                     with gr.Tab(task.title, id=f"{self.name}-{task.name}"):
@@ -137,8 +137,8 @@ class FamilyTab:
         """One dataset picker per declared stream, offering the registered datasets that fit it; labelled by the
         config field's label (e.g. "domain A")."""
         fitting = self._fitting(stream)
-        folders = (f", or folder:PATH for your own images (under {self.folders.describe()})"
-                   if stream.kind == "image" and self.folders.roots != () else "")
+        own = "folder:PATH for your own images" if stream.kind == "image" else "csv:PATH for your own x,y points"
+        folders = f", or {own} (under {self.folders.describe()})" if self.folders.roots != () else ""
         return gr.Dropdown(choices=fitting, value=spec.default if spec.default in fitting else (fitting or [None])[0],
                            label=sentence_case(spec.label), allow_custom_value=True,
                            info=f"A registered dataset{folders}." if spec.label == "dataset" else spec.help)

@@ -47,8 +47,9 @@ the same data, seed and settings with one setting changed, so any difference you
 
 
 class LabPanel:
-    def __init__(self, registry: Any, family: ModelFamily) -> None:
+    def __init__(self, registry: Any, family: ModelFamily, folders: FolderAccess | None = None) -> None:
         self.registry, self.family, self.name = registry, family, family.name
+        self.folders = folders or FolderAccess()  # the server's rule for csv:PATH (none by default)
         specs = param_specs(family.config)
         field, self.contrast = family.lab_compare or (None, None)
         self.compare_spec = next((s for s in specs if s.name == field), None)
@@ -115,8 +116,8 @@ class LabPanel:
         def reset_fn(ds: str, *vals: Any) -> tuple:
             n_cmp = len(compare)
             cmp_vals, (wa, wb), rest = vals[:n_cmp], vals[n_cmp:n_cmp + 2], vals[n_cmp + 2:]
-            # 2-D points only: registered sets (a parametrised one with its argument), never a server folder
-            ds = FolderAccess().check("Data", ds, offered_names(self.registry.datasets, "points"))
+            # 2-D points: registered sets (a parametrised one with its argument), csv:PATH where the server allows
+            ds = self.folders.check("Data", ds, offered_names(self.registry.datasets, "points"))
             values = {"dataset": ds, **{s.name: v for s, v in zip(self.settings, rest, strict=True)}}
             variants = [cmp_vals[0], None if cmp_vals[1] == NONE else cmp_vals[1]] if cmp_vals else [None, None]
             starts = [None if w in (None, "", FRESH) else checked_ref(self.name, str(w)) for w in (wa, wb)]
