@@ -1,28 +1,29 @@
 """Generative Model Playground: a plugin registry, a training engine and a Gradio app for generative models."""
 
 from .contracts import (
-                        Batch,
-                        BuildInfo,
-                        Chart,
-                        DataInfo,
-                        Field,
-                        ModelFamily,
-                        ModelState,
-                        Parent,
-                        Stream,
-                        Task,
-                        TaskResult,
-                        TrainConfig,
+    NO_OPTIMISER,
+    Batch,
+    BuildInfo,
+    Chart,
+    DataInfo,
+    Field,
+    ModelFamily,
+    ModelState,
+    Parent,
+    Stream,
+    Task,
+    TaskResult,
+    TrainConfig,
 )
 from .data import DatasetInfo, DataSpec, ImageData, PointData
 from .errors import (
-                     ConfigError,
-                     DataError,
-                     InputError,
-                     PlaygroundError,
-                     PluginError,
-                     TrainingError,
-                     WeightsError,
+    ConfigError,
+    DataError,
+    InputError,
+    PlaygroundError,
+    PluginError,
+    TrainingError,
+    WeightsError,
 )
 from .hookspecs import hookimpl, hookspec
 from .images import UserImage, make_grid
@@ -38,7 +39,8 @@ from .run import Run
 __all__ = [
     "BINARISED", "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec",
     "DatasetInfo", "Ellipse", "Extent", "Field", "ImageData", "ImageInput", "ImageView", "InputError", "Marker",
-    "ModelFamily", "ModelState", "Parent", "PlaygroundError", "PluginError", "PointData", "Points", "Polyline", "Run",
+    "ModelFamily", "ModelState", "NO_OPTIMISER", "Parent", "PlaygroundError", "PluginError", "PointData", "Points",
+    "Polyline", "Run",
     "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
     "image_param", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor", "point_metrics", "quality_report",
     "render_2d",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, PlaygroundError, PluginError
-from .params import ImageInput, invert_spec, param_specs
+from .params import ImageInput, invert_spec, param_specs, settable_specs
 
 
 def _registry(args: argparse.Namespace) -> Any:
@@ -22,7 +22,7 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def _add_params(parser: argparse.ArgumentParser, cls: type) -> None:
-    for s in param_specs(cls):
+    for s in settable_specs(cls):
         if s.flag in parser._option_string_actions:  # a plugin's field named like one of the command's own flags
             raise PluginError(f"{cls.__name__}.{s.name} is also a flag of `{parser.prog}` ({s.flag}); the plugin "
                               "must rename that field.")

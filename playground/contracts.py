@@ -60,6 +60,13 @@ class TrainConfig:
     # How the engine optimises, not what is trained: the Train form lists these last (so the API's positional
     # slots of the other fields stay put), and the hand-stepped lab leaves them at their defaults.
     engine_fields: ClassVar[tuple[str, ...]] = ("precision", "grad_clip", "grad_accum", "lr_schedule", "lr_horizon")
+    # Shared fields this family ignores (e.g. NO_OPTIMISER for EM or a sampler): kept at their defaults and left
+    # out of the Train form, the Lab's settings and the CLI's flags, so no one tunes a knob that does nothing.
+    unused: ClassVar[tuple[str, ...]] = ()
+
+
+# What a family without an optimiser and with a full-batch stream never reads.
+NO_OPTIMISER: tuple[str, ...] = ("batch_size", "lr", "grad_clip", "grad_accum", "lr_schedule", "lr_horizon")
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,12 @@ class ParamSpec:
         return f"'{self.name}'" if self.label.lower() == plain else f"'{self.name}' ({self.label})"
 
 
+def settable_specs(cls: type) -> list[ParamSpec]:
+    """The parameters a user sets: ``param_specs`` less the fields the class declares ``unused``."""
+    unused = set(getattr(cls, "unused", ()))
+    return [s for s in param_specs(cls) if s.name not in unused]
+
+
 def param_specs(cls: type) -> list[ParamSpec]:
     """The declared parameters of a config or task-input dataclass, in declaration order."""
     hints = typing.get_type_hints(cls)

@@ -201,3 +201,18 @@ def test_tasks_on_shipped_weights(registry):
     assert set(rows) == {s.title for s in SAMPLERS.values()} and len(cmp.images) == 3
     assert rows["Hamiltonian Monte Carlo"]["ESS (all chains)"] > 3 * rows["Random-walk Metropolis"]["ESS (all chains)"]
     assert {r["sampler"] for r in cmp.chart.rows} == set(SAMPLERS)
+
+
+@pytest.mark.parametrize("family", ["mcmc", "gmm"])
+def test_optimiser_settings_are_not_offered_where_nothing_is_optimised(registry, family, capsys):
+    """EM and the samplers declare NO_OPTIMISER unused: no learning rate or batch size in the forms or the CLI,
+    while their configs (and checkpoints) keep the defaults."""
+    import playground as pg
+    from playground.cli import main
+    from playground.params import build_params, settable_specs
+
+    cfg_cls = registry.family(family).config
+    assert not {s.name for s in settable_specs(cfg_cls)} & set(pg.NO_OPTIMISER)
+    assert build_params(cfg_cls, {}).lr == pg.TrainConfig.lr
+    assert main(["train", family, "--lr", "0.1"]) != 0
+    assert "unrecognized arguments: --lr" in capsys.readouterr().err

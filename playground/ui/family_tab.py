@@ -14,7 +14,7 @@ from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
 from ..inference import QualityInputs, run_evaluate, run_quality, run_task
 from ..jobs import TrainingJobs
-from ..params import ImageInput, ParamSpec, param, param_specs, validate_value
+from ..params import ImageInput, ParamSpec, param, param_specs, settable_specs, validate_value
 from ..weights import import_file, list_weights, resolve
 from . import loss_chart
 from .common import GPU, api_parameters, checked_ref, user_errors, weight_refs, weights_dropdown
@@ -157,7 +157,7 @@ class FamilyTab:
         streams = self.family.declared_streams
         fields = [s.field for s in streams]
         every = {s.name: s for s in param_specs(self.family.config)}
-        specs = [s for s in every.values() if s.name not in fields]
+        specs = [s for s in settable_specs(self.family.config) if s.name not in fields]
         with gr.Row():
             with gr.Column(scale=1):
                 pickers = [self._dataset_picker(st, every[st.field]) for st in streams]

@@ -17,7 +17,7 @@ from ..contracts import ModelFamily
 from ..data import FolderAccess, offered_names
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
-from ..params import param, param_specs, validate_value
+from ..params import param, param_specs, settable_specs, validate_value
 from . import loss_chart
 from .common import api_parameters, checked_ref, user_errors, weight_refs
 from .widgets import param_component
@@ -50,7 +50,7 @@ class LabPanel:
     def __init__(self, registry: Any, family: ModelFamily, folders: FolderAccess | None = None) -> None:
         self.registry, self.family, self.name = registry, family, family.name
         self.folders = folders or FolderAccess()  # the server's rule for csv:PATH (none by default)
-        specs = param_specs(family.config)
+        specs = settable_specs(family.config)
         field, self.contrast = family.lab_compare or (None, None)
         self.compare_spec = next((s for s in specs if s.name == field), None)
         # The lab steps by hand: the data has its own picker, and run length, logging and checkpoints do not apply.

@@ -36,6 +36,8 @@ class GMMConfig(pg.TrainConfig):
                                "ellipses; spherical: circles.", label="covariance type")
     init: str = pg.param("kmeans++", choices=("kmeans++", "random"), help="How the means are seeded (then one "
                          "M-step on each point's nearest mean).", label="initialisation")
+    unused = pg.NO_OPTIMISER  # EM: no learning rate, no schedule; every point every step
+
     reg_covar: float = pg.param(1e-6, min=0.0, max=10.0, help="ε added to every covariance's diagonal. 0 lets a "
                                 "component collapse onto a single point (its likelihood unbounded).",
                                 label="covariance regularisation")

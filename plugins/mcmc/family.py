@@ -45,6 +45,8 @@ class MCMCConfig(pg.TrainConfig):
     chains: int = pg.param(32, min=1, max=1024, help="Independent chains run side by side.")
     start: str = pg.param("corner", choices=STARTS, help="Where the chains start: all near the view's lower-left "
                           "corner (watch them find the mass), at the data's mean, or spread uniformly.")
+    unused = pg.NO_OPTIMISER  # transitions, not optimisation; the stream is the target's samples, all at once
+
     bandwidth: float = pg.param(0.1, min=0.005, max=5.0, help="Kernel width for datasets without an energy of "
                                 "their own (ring8, moons …): their density is a Gaussian KDE of their points.",
                                 label="KDE bandwidth")
