@@ -308,8 +308,10 @@ def test_lab_bad_settings_are_clear_errors(server):
         bad[index] = value
         with pytest.raises(AppError, match=match):
             client.predict(*bad, api_name="/gan2d_lab_reset")
-    with pytest.raises(AppError, match="not in the list of choices"):  # image data: refused at the door
+    with pytest.raises(AppError, match="unknown dataset 'digits'; registered: .*ring8"):  # image data: refused
         client.predict("digits", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
+    with pytest.raises(AppError, match="reads no files or folders"):  # the Lab takes typed names, not server paths
+        client.predict("csv:/etc/passwd", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
     with pytest.raises(AppError, match="paths are not accepted"):
         client.predict(*LAB_RESET[:3], "../../etc", *LAB_RESET[4:], api_name="/gan2d_lab_reset")
     client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")

@@ -196,10 +196,11 @@ class MCMC(pg.ModelFamily):
 
     # -- sampling and drawing ----------------------------------------------------------------------------------
     def _continue(self, state: pg.ModelState, transitions: int, generator: torch.Generator,
-                  start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  start: torch.Tensor | None = None,
+                  sampler: Sampler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Run copies of the chains ``transitions`` times (the state is untouched): positions T×C×2, accepts T×C."""
         x = (state.modules["chains"].positions if start is None else start).clone()
-        target, sampler, settings = self.target(state), self.sampler(state), _settings(state.config)
+        target, settings, sampler = self.target(state), _settings(state.config), sampler or self.sampler(state)
         kept, acc = [], []
         for _ in range(transitions):
             move = sampler.step(target, x, settings, generator)
@@ -302,19 +303,13 @@ class MCMC(pg.ModelFamily):
         p = grid_probabilities(self.target(state), ch.lo, ch.hi)
         for name, sampler in SAMPLERS.items():
             g = torch.Generator(device=state.device).manual_seed(inp.seed)
-            x, target, settings = ch.positions.clone(), self.target(state), _settings(state.config)
-            kept, acc, started = [], [], time.perf_counter()
-            for _ in range(inp.transitions):
-                move = sampler.step(target, x, settings, g)
-                x = move.positions
-                kept.append(x)
-                acc.append(move.accepted)
+            started = time.perf_counter()
+            points, accepted = self._continue(state, inp.transitions, g, sampler=sampler)
             seconds = time.perf_counter() - started
-            points = torch.stack(kept)
             for t in range(max(1, inp.transitions // 10), inp.transitions + 1, max(1, inp.transitions // 10)):
                 curve.append({"transition": t, "sampler": name, "KL to target": grid_kl(p, points[:t], ch.lo,
                                                                                           ch.hi)})
-            scores = self._scores(state, points, torch.stack(acc), seconds, reference)
+            scores = self._scores(state, points, accepted, seconds, reference)
             speed[sampler.title] = scores.pop("ESS per second")
             rows.append({"sampler": sampler.title, **{k: v for k, v in scores.items()
                                                       if not k.startswith(("mean", "std"))}})
