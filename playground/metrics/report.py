@@ -88,6 +88,9 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
     real_f, _, real_x = _real(registry, ev, dataset, reference_split, view)
     held = "test" if reference_split == "train" else "train"
     base_f, base_logits, base_x = _real(registry, ev, dataset, held, view)
+    if images.shape[-2:] != real_x.shape[-2:]:  # a model at another size (an RBM at 16 px): the evaluator's size
+        images = torch.nn.functional.interpolate(images.float(), size=tuple(real_x.shape[-2:]), mode="bilinear",
+                                                 antialias=True, align_corners=False).clamp(-1, 1)
     images = view.apply(images)
     fake_f, fake_logits = ev.embed(images)
     n = len(images)
