@@ -40,3 +40,11 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
+
+def generator_on(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """``generator`` where it already draws on ``device``'s type; else a generator there, seeded from it (a
+    caller's CPU generator for a model on CUDA), so every draw of one call comes from one reproducible stream."""
+    if generator.device.type == device.type:
+        return generator
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator(device=device).manual_seed(seed)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import playground as pg
+from playground.devices import generator_on
 
 from .diagnostics import effective_sample_size, grid_kl, grid_probabilities
 from .samplers import SAMPLERS, Sampler, Settings, Transition
@@ -219,7 +220,7 @@ class MCMC(pg.ModelFamily):
         have = history.reshape(-1, 2) if history is not None else torch.zeros(0, 2, dtype=torch.float64)
         if len(have) < n:
             chains = state.modules["chains"].positions.shape[0]
-            more, _ = self._continue(state, math.ceil((n - len(have)) / chains), _on(generator, state))
+            more, _ = self._continue(state, math.ceil((n - len(have)) / chains), generator_on(generator, state.device))
             have = torch.cat([have.to(more), more.reshape(-1, 2)])
         return have[-n:].float()
 
@@ -241,11 +242,10 @@ class MCMC(pg.ModelFamily):
 
     @torch.no_grad()
     def preview(self, state: pg.ModelState, batch: pg.Batch, generator: torch.Generator) -> torch.Tensor:
-        ch = state.modules["chains"]
-        view = pg.Extent(float(ch.lo[0]), float(ch.hi[0]), float(ch.lo[1]), float(ch.hi[1]))
         visited = state.stash.get("history")
         return pg.plot(real=batch.x[:1000], fake=None if visited is None else visited.reshape(-1, 2)[-2000:],
-                       overlays=self.overlays(state), field=lambda xy: self.field(state, xy), extent=view,
+                       overlays=self.overlays(state), field=lambda xy: self.field(state, xy),
+                       extent=self._view(state),
                        title=f"{state.config.sampler} · transition {state.step}")[None]
 
     # -- tasks ---------------------------------------------------------------------------------------------------
@@ -328,9 +328,3 @@ class MCMC(pg.ModelFamily):
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
         return self.generate(state, SampleIn(n=inp.n, burn_in=0, seed=inp.seed), load)
 
-
-def _on(generator: torch.Generator, state: pg.ModelState) -> torch.Generator:
-    """The caller's generator where it lives on the model's device, else a device generator seeded from it."""
-    if generator.device == state.device or (generator.device.type == state.device.type == "cpu"):
-        return generator
-    return torch.Generator(device=state.device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))

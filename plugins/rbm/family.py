@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import playground as pg
+from playground.devices import generator_on
 from playground.run import lr_factor
 
 from .machine import (
@@ -170,8 +171,9 @@ class RBMFamily(pg.ModelFamily):
                labels: torch.Tensor | None = None) -> torch.Tensor:
         """``SAMPLE_STEPS`` Gibbs steps from uniform noise; the last visible probabilities (mean field)."""
         rbm = state.modules["rbm"]
-        v = torch.bernoulli(torch.full((n, rbm.W.shape[0]), 0.5, device=rbm.W.device), generator=_on(generator, rbm))
-        v = rbm.gibbs(v, SAMPLE_STEPS, _on(generator, rbm))
+        g = generator_on(generator, rbm.W.device)
+        v = torch.bernoulli(torch.full((n, rbm.W.shape[0]), 0.5, device=rbm.W.device), generator=g)
+        v = rbm.gibbs(v, SAMPLE_STEPS, g)
         return self._images(state, rbm.visible_probs(rbm.hidden_probs(v)))
 
     @torch.no_grad()
@@ -184,10 +186,6 @@ class RBMFamily(pg.ModelFamily):
         if chains is not None:
             rows.append(self._images(state, chains[:8]))
         return torch.cat(rows)
-
-    @torch.no_grad()
-    def learning_score(self, state: pg.ModelState, images: torch.Tensor) -> float | None:
-        return None  # the logged reconstruction error falls (learning_loss)
 
     # -- tasks ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -282,9 +280,3 @@ class RBMFamily(pg.ModelFamily):
 ROW_KEYS = ("recipe", "test log-likelihood (nats per image)", "train log-likelihood (nats per image)",
             "log Z (AIS)", "test reconstruction error")
 
-
-def _on(generator: torch.Generator, rbm: nn.Module) -> torch.Generator:
-    device = rbm.W.device
-    if generator.device.type == device.type:
-        return generator
-    return torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
