@@ -11,7 +11,10 @@
 5. ``--memory BATCH``: the memory guard's estimate for one step next to a real step's peak (ratio > 1 = safe).
    ``--concurrency SECONDS``: 8 API clients on every generate endpoint while a 2-D lab steps (errors, p50/p99,
    calls/s, server peak RSS).
-6. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
+6. ``--recipe NAME:KEY=VALUE,…`` (repeat) with ``--at 250,500,1000``: train each recipe of ``--family`` from the
+   same seed and score its samples (FID, KID, precision, recall, smallest class, on one protocol) after each
+   number of steps, in one table, with each recipe's steps/s (the overhead of what it adds).
+7. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
    time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API;
    ``--lab-sweep N`` adds every objective's mode coverage over N steps.
 """
@@ -468,6 +471,64 @@ def lab_sweep(registry: Any, family: str, steps: int, every: int = 250) -> dict[
     return out
 
 
+def parse_recipe(text: str) -> tuple[str, dict[str, str]]:
+    """"ema:ema=0.999,augment=translation,cutout" → ("ema", {"ema": "0.999", "augment": "translation,cutout"}):
+    a piece without "=" continues the previous value (values may hold commas)."""
+    name, _, body = text.partition(":")
+    values: dict[str, str] = {}
+    key = None
+    for piece in filter(None, body.split(",")):
+        if "=" in piece:
+            key, value = piece.split("=", 1)
+            values[key] = value
+        elif key is None:
+            raise SystemExit(f"--recipe {text!r}: {piece!r} is not KEY=VALUE")
+        else:
+            values[key] += "," + piece
+    if not name or "=" in name:
+        raise SystemExit(f"--recipe {text!r}: write NAME:KEY=VALUE,KEY=VALUE (e.g. plain:ema=0,augment=none)")
+    return name, values
+
+
+def bench_recipes(registry: Any, family: str, recipes: list[tuple[str, dict[str, str]]], at: list[int], n: int,
+                  device: str, base: dict[str, str] | None = None,
+                  keep: str | None = None) -> tuple[dict[str, float], str]:
+    """Each recipe trained to every step count in ``at`` (one run, resumed exactly between counts) and scored;
+    returns the figures and a Markdown table (rows: recipe × steps). ``keep``: a folder to keep the runs in
+    (``keep/NAME``, resumable), else they are deleted."""
+    from playground.engine import Trainer
+    from playground.metrics.report import quality_report
+
+    fam = registry.family(family)
+    at = sorted(at)
+    rows, figures = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = keep or scratch
+        for name, values in recipes:
+            folder, resume, train_s = Path(tmp) / name, None, 0.0
+            for steps in at:
+                counts = {"steps": steps, "checkpoint_every": steps, "log_every": steps, "sample_every": steps}
+                cfg = counts if resume else {**(base or {}), **values, **counts}  # a resume may change counts only
+                t = Trainer(registry, family, cfg, out_dir=folder, resume=resume, device=device)
+                t0 = time.perf_counter()
+                t.run()
+                train_s += time.perf_counter() - t0
+                resume = folder
+                images = fam.sample(t.state, n, torch.Generator(t.state.device).manual_seed(0)).cpu()
+                rep = quality_report(registry, images, t.state.data["name"], seed=0, neighbours=0,
+                                     view=fam.quality_view)
+                sc = rep.scores
+                rows.append(f"| {name} | {steps} | {sc['FID']:.2f} | {sc['KID']:.3f} | {sc['precision']:.3f} | "
+                            f"{sc['recall']:.3f} | {sc['smallest class %']:.1f} | {steps / train_s:.2f} |")
+                figures[f"recipe {name} FID@{steps}"] = sc["FID"]
+            figures[f"recipe {name} steps/s"] = at[-1] / train_s
+        base_fid = rep.baseline["FID"]
+    table = "\n".join([f"Recipes of {family} (n = {n} samples per point, seed 0; real-vs-real FID {base_fid:.2f}):",
+                       "", "| recipe | steps | FID | KID | precision | recall | smallest class % | steps/s |",
+                       "|---|---|---|---|---|---|---|---|", *rows])
+    return figures, table
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     p = argparse.ArgumentParser(prog="playground bench", description=__doc__,
@@ -502,13 +563,26 @@ def main(argv: list[str] | None = None) -> int:
                    help="also 8 API clients calling every generate endpoint for SECONDS while a 2-D lab steps")
     p.add_argument("--concurrency-endpoints", default="", metavar="A,B",
                    help="only these generate endpoints (e.g. autoencoder_generate,gan_generate); default: all")
+    p.add_argument("--recipe", action="append", default=[], metavar="NAME:KEY=VALUE,…",
+                   help="a training recipe of --family to compare (repeat); e.g. --recipe plain:ema=0,augment=none")
+    p.add_argument("--recipe-base", default="", metavar="KEY=VALUE,…", help="settings every --recipe shares")
+    p.add_argument("--at", default="250,500,1000,2000", help="--recipe: step counts to score each recipe at")
+    p.add_argument("--recipe-n", type=int, default=1000, help="--recipe: samples scored at each point")
+    p.add_argument("--recipe-out", help="--recipe: keep each recipe's run in this folder (resumable)")
     p.add_argument("--json", help="write the figures here too")
     a = p.parse_args(argv)
     from playground.registry import get_registry
 
     reg = get_registry()
     results: dict[str, Any] = {"device": a.device, "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if reg.family(a.family).kind == "points":
+    if a.recipe:  # on its own: training several recipes is the whole run
+        base = parse_recipe("base:" + a.recipe_base)[1]
+        figures, table = bench_recipes(reg, a.family, [parse_recipe(r) for r in a.recipe],
+                                       [int(x) for x in a.at.split(",")], a.recipe_n, a.device, base,
+                                       a.recipe_out)
+        results.update(figures)
+        print(table)
+    elif reg.family(a.family).kind == "points":
         results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats, tuple(a.lab_objectives.split(","))))
         if a.lab_sweep:
             results.update(lab_sweep(reg, a.family, a.lab_sweep))

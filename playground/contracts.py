@@ -63,6 +63,9 @@ class TrainConfig:
     # Shared fields this family ignores (e.g. NO_OPTIMISER for EM or a sampler): kept at their defaults and left
     # out of the Train form, the Lab's settings and the CLI's flags, so no one tunes a knob that does nothing.
     unused: ClassVar[tuple[str, ...]] = ()
+    # Values of fields added after checkpoints were written: a checkpoint whose config lacks one was trained as if
+    # set to this (e.g. a moving average that did not exist yet), which need not be the new default.
+    legacy: ClassVar[dict[str, Any]] = {}
 
 
 # What a family without an optimiser and with a full-batch stream never reads.

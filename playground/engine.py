@@ -70,7 +70,7 @@ def save_trained(registry: Any, family: ModelFamily, state: ModelState, streams:
 
 def resume_config(family: ModelFamily, meta: dict[str, Any], cfg: TrainConfig | dict[str, Any] | None) -> TrainConfig:
     """The checkpoint's config with the overrides a resume may make (``config.resumable``); others refused."""
-    base = dict(meta["config"])
+    base = {**family.config.legacy, **meta["config"]}  # a field newer than the checkpoint: its legacy value
     overrides = params_to_dict(cfg) if isinstance(cfg, TrainConfig) else dict(cfg or {})
     allowed = family.config.resumable
     changed = {k for k in overrides if k not in allowed and k in base and overrides[k] != base[k]}

@@ -130,7 +130,7 @@ def load_model(registry: Any, path: str | Path, *, device: torch.device | None =
     fam = registry.family(meta["family"])
     device = device or torch.device("cpu")
     try:
-        cfg = build_params(fam.config, meta["config"])
+        cfg = build_params(fam.config, {**fam.config.legacy, **meta["config"]})
     except Exception as exc:
         raise WeightsError(f"{p}: its config does not fit the {fam.name!r} family as installed: {exc}") from None
     infos = stream_infos(meta)

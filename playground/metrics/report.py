@@ -120,6 +120,50 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
     return QualityReport(proto, scores, baseline, [float(f) for f in freq], ev.class_names, nn_rows)
 
 
+@dataclass
+class ClassRow:
+    """One class of a per-class report: how many samples, how many came out as the class asked for (conditional),
+    FID of those samples against the reference split's images of the class, and the real-vs-real FID at the
+    same class (the held-out split's images of the class against the reference's)."""
+
+    name: str
+    n: int
+    accuracy: float | None
+    fid: float
+    baseline_fid: float
+
+
+def _real_labels(registry: Any, dataset: str, split: str) -> torch.Tensor:
+    spec = DataSpec(dataset, split=split)
+    data = registry(spec) if callable(registry) else load_dataset(registry.datasets, spec)
+    if not isinstance(data, ImageData) or data.labels is None:
+        raise DataError(f"{dataset!r} has no class labels, so per-class scores do not apply.")
+    return data.labels.cpu()
+
+
+def per_class_report(registry: Any, images: torch.Tensor, dataset: str, asked: torch.Tensor | None = None, *,
+                     view: ImageView = AS_GENERATED) -> list[ClassRow]:
+    """Per-class FID of ``images`` (and, with ``asked``, the classes a conditional model was asked for, the share
+    the evaluator assigns to that class). Samples are grouped by ``asked`` when given, else by the evaluator's
+    prediction (an unconditional model: "the 7s it draws, against real 7s"). A class with fewer than two samples
+    gets FID NaN (undefined)."""
+    ev = load_evaluator(dataset)
+    real_f, _, _ = _real(registry, ev, dataset, "train", view)
+    base_f, _, _ = _real(registry, ev, dataset, "test", view)
+    real_y, base_y = _real_labels(registry, dataset, "train"), _real_labels(registry, dataset, "test")
+    fake_f, logits = ev.embed(view.apply(images))
+    predicted = logits.argmax(1)
+    group = asked.cpu() if asked is not None else predicted
+    rows = []
+    for k, name in enumerate(ev.class_names):
+        mine = group == k
+        n = int(mine.sum())
+        acc = float((predicted[mine] == k).float().mean()) if asked is not None and n else None
+        score = fid(real_f[real_y == k], fake_f[mine]) if n >= 2 else float("nan")
+        rows.append(ClassRow(name, n, acc, score, fid(real_f[real_y == k], base_f[base_y == k])))
+    return rows
+
+
 def real_images(registry: Any, dataset: str, split: str, index: list[int]) -> torch.Tensor:
     ev = load_evaluator(dataset)
     return _real(registry, ev, dataset, split)[2][index]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -41,16 +42,28 @@ def objective_of(state: pg.ModelState) -> Objective:
     return get_objective(state.config.objective)
 
 
-def d_update(run: pg.Run, real: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One D update on ``real`` against fresh fakes; weight clipping and the gradient penalty as the objective says."""
+Augment = Callable[[torch.Tensor], torch.Tensor]  # applied to real and fake alike before D sees them
+
+
+def _call(net: torch.nn.Module, a: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """G(z) or D(x), with the class y beside it for a conditional model."""
+    return net(a) if y is None else net(a, y)
+
+
+def d_update(run: pg.Run, real: torch.Tensor, y: torch.Tensor | None = None,
+             augment: Augment | None = None) -> dict[str, torch.Tensor]:
+    """One D update on ``real`` against fresh fakes (of the same classes ``y``, when conditional); both go through
+    ``augment`` first; weight clipping and the gradient penalty as the objective says."""
     state = run.state
     m, o = state.modules, objective_of(state)
     with torch.no_grad():
-        fake = m["G"](latent(state, real.shape[0], run.generator))
-    d_loss = o.d_loss(m["D"](real).float(), m["D"](fake).float())
+        fake = _call(m["G"], latent(state, real.shape[0], run.generator), y)
+    if augment is not None:
+        real, fake = augment(real), augment(fake)
+    d_loss = o.d_loss(_call(m["D"], real, y).float(), _call(m["D"], fake, y).float())
     out = {}
     if o.gp_weight:
-        gp = gradient_penalty(m["D"], real, fake, run.generator)
+        gp = gradient_penalty(lambda x: _call(m["D"], x, y), real, fake, run.generator)
         out["gp"] = gp.detach()
         d_loss = d_loss + (getattr(state.config, "gp_weight", 0.0) or o.gp_weight) * gp
     run.backward(d_loss, "D")
@@ -59,10 +72,15 @@ def d_update(run: pg.Run, real: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"d": d_loss.detach(), **out}
 
 
-def g_update(run: pg.Run, n: int) -> dict[str, torch.Tensor]:
-    """One G update with ``n`` samples (its gradients reach G only, never D)."""
+def g_update(run: pg.Run, n: int, y: torch.Tensor | None = None,
+             augment: Augment | None = None) -> dict[str, torch.Tensor]:
+    """One G update with ``n`` samples (of classes ``y`` when conditional; through ``augment``, which is
+    differentiable, when given). Its gradients reach G only, never D."""
     m, o = run.modules, objective_of(run.state)
-    g_loss = o.g_loss(m["D"](m["G"](latent(run.state, n, run.generator))).float())
+    fake = _call(m["G"], latent(run.state, n, run.generator), y)
+    if augment is not None:
+        fake = augment(fake)
+    g_loss = o.g_loss(_call(m["D"], fake, y).float())
     run.backward(g_loss, "G")
     run.step("G")
     return {"g": g_loss.detach()}
@@ -72,14 +90,18 @@ def d_steps_of(cfg: pg.TrainConfig) -> int:
     return cfg.d_steps or get_objective(cfg.objective).d_steps
 
 
-def adversarial_step(run: pg.Run, real: torch.Tensor) -> dict[str, torch.Tensor]:
+def adversarial_step(run: pg.Run, real: torch.Tensor, y: torch.Tensor | None = None,
+                     augment: Augment | None = None) -> dict[str, torch.Tensor]:
     """``d_steps`` D updates, each on its own slice of ``real`` (fresh data per critic step, as in the WGAN
-    papers), then one G update with as many samples as one slice."""
+    papers), then one G update with as many samples as one slice (a conditional G draws the first slice's
+    classes, so generated classes follow the data's)."""
     losses: dict[str, torch.Tensor] = {}
-    chunks = real.chunk(d_steps_of(run.config))
-    for chunk in chunks:
-        losses.update(d_update(run, chunk))
-    return {**losses, **g_update(run, chunks[0].shape[0])}
+    k = d_steps_of(run.config)
+    chunks = real.chunk(k)
+    labels = y.chunk(k) if y is not None else (None,) * len(chunks)
+    for chunk, lab in zip(chunks, labels, strict=True):
+        losses.update(d_update(run, chunk, lab, augment))
+    return {**losses, **g_update(run, chunks[0].shape[0], labels[0], augment)}
 
 
 def make_optimizers(cfg: pg.TrainConfig, modules: torch.nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:

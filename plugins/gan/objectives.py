@@ -94,7 +94,8 @@ def get_objective(name: str) -> Objective:
         raise ValueError(f"Unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}.") from None
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     generator: torch.Generator | None = None) -> Tensor:
     """E[(‖∇ D(x̂)‖₂ − 1)²] on random interpolates x̂ = εx + (1 − ε)x̃ (Gulrajani et al. 2017)."""
     eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator, device=real.device)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
