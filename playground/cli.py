@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -411,6 +412,35 @@ def cmd_new_plugin(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace, rest: list[str]) -> int:
+    from . import leaderboard as lb
+
+    p = argparse.ArgumentParser(prog="playground leaderboard", description="Every shipped model on one protocol "
+                                f"({lb.PROTOCOL_N} samples, seed {lb.PROTOCOL_SEED}): scores what is missing or "
+                                "whose weights changed, prints the table as Markdown.")
+    p.add_argument("--force", action="store_true", help="score every model again, not only changed ones")
+    p.add_argument("--write", action="store_true", help="write the shipped cache (weights/leaderboard.json) that "
+                   "the Overview tab opens from, instead of the user's")
+    p.add_argument("--markdown", help="also write the Markdown here")
+    p.add_argument("--json", help="also write the rows as JSON here")
+    p.add_argument("--readme", help="replace this README's leaderboard block (between its markers)")
+    a = p.parse_args(rest)
+    reg = _registry(args)
+    rows = lb.update(reg, into=lb.shipped_cache_path() if a.write else None, force=a.force)
+    md = lb.markdown(rows)
+    print(md)
+    if a.markdown:
+        Path(a.markdown).write_text(md + "\n")
+    if a.json:
+        Path(a.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
+    if a.readme:
+        print(f"{a.readme}: {'updated' if lb.embed_in(Path(a.readme), md) else 'already up to date'}")
+    failed = [f"{r.family}/{r.weights}: {r.error}" for r in rows if r.error]
+    for f in failed:
+        print(f"could not score {f}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
@@ -430,6 +460,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "datasets": (cmd_datasets, "registered datasets"),
             "serve": (cmd_serve, "run the web app"),
             "bench": (cmd_bench, "speed and memory benchmarks"),
+            "leaderboard": (cmd_leaderboard, "every shipped model scored on one protocol (Markdown, JSON)"),
             "new-plugin": (cmd_new_plugin, "write a working family plugin to start from"),
             "check-plugin": (cmd_check_plugin, "run the conformance checks on a plugins folder")}
 FAMILY_COMMANDS = ("train", "sample", "run", "eval", "card", "import")

@@ -264,6 +264,9 @@ class ModelFamily:
     # How samples and the real reference are shown to the evaluator for FID & co. (e.g. pg.BINARISED for a family
     # that generates binary images).
     quality_view: ClassVar[ImageView] = AS_GENERATED
+    # The family's own headline numbers: names of metric rows in its weights' model cards (written by
+    # ``playground card`` from evaluate()), shown beside the common scores in the Overview and the leaderboard.
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     # -- what it trains on ------------------------------------------------------------------------------
     def streams(self, cfg: TrainConfig) -> tuple[Stream, ...]:

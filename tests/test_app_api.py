@@ -259,6 +259,12 @@ def test_gan_tab_endpoints(server):
     client, _, _ = server
     gallery, values = client.predict("digits", 16, 0, 0.0, api_name="/gan_generate")
     assert len(gallery) == 1 and values["n"] == 16
+    gallery, values = client.predict("digits-conditional", 8, 0, 0.0, 7, api_name="/gan_generate")
+    assert len(gallery) == 1 and values["class"] == 7  # pick the digit
+    with pytest.raises(AppError, match=r"classes 0\.\.9"):
+        client.predict("digits-conditional", 8, 0, 0.0, 12, api_name="/gan_generate")
+    with pytest.raises(AppError, match="unconditional"):
+        client.predict("digits", 8, 0, 0.0, 3, api_name="/gan_generate")
     gallery, values, gif = client.predict("digits", 0, 1, 8, True, api_name="/gan_interpolate")
     assert len(gallery) == 1 and values["frames"] == 8
     with Image.open(gif["path"] if isinstance(gif, dict) else gif) as im:

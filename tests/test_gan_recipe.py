@@ -33,8 +33,8 @@ def test_the_label_reaches_g_and_the_projection_term_enters_d():
     x = torch.randn(4, 1, 32, 32)
     y = torch.tensor([0, 1, 2, 3])
     d.eval()
-    phi = d.net[:-1](x)
-    expected = d.net[-1](phi) + (d.embed(y) * phi).sum(1, keepdim=True)  # ψ(φ(x)) + ⟨e_y, φ(x)⟩
+    h = d.net[:-2](x)
+    expected = d.net[-1](h.flatten(1)) + (d.embed(y) * h.sum((2, 3))).sum(1, keepdim=True)  # ψ(h) + ⟨e_y, Σ h⟩
     assert torch.allclose(d(x, y), expected, atol=1e-6)
     assert not torch.allclose(d(x, y), d(x, y.flip(0)))
     with pytest.raises(ValueError, match="needs labels"):

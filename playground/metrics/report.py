@@ -123,14 +123,16 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
 @dataclass
 class ClassRow:
     """One class of a per-class report: how many samples, how many came out as the class asked for (conditional),
-    FID of those samples against the reference split's images of the class, and the real-vs-real FID at the
-    same class (the held-out split's images of the class against the reference's)."""
+    FID of those samples against the reference split's images of the class, the real-vs-real FID at the same class
+    (the held-out split's images of the class against the reference's), and recall within the class (the share of
+    the class's real images that some sample comes near: low when a model draws one image per class)."""
 
     name: str
     n: int
     accuracy: float | None
     fid: float
     baseline_fid: float
+    recall: float
 
 
 def _real_labels(registry: Any, dataset: str, split: str) -> torch.Tensor:
@@ -159,8 +161,10 @@ def per_class_report(registry: Any, images: torch.Tensor, dataset: str, asked: t
         mine = group == k
         n = int(mine.sum())
         acc = float((predicted[mine] == k).float().mean()) if asked is not None and n else None
-        score = fid(real_f[real_y == k], fake_f[mine]) if n >= 2 else float("nan")
-        rows.append(ClassRow(name, n, acc, score, fid(real_f[real_y == k], base_f[base_y == k])))
+        real_k = real_f[real_y == k]
+        score = fid(real_k, fake_f[mine]) if n >= 2 else float("nan")
+        within = prdc(real_k, fake_f[mine])["recall"] if n > 5 else float("nan")  # k = 5 neighbours
+        rows.append(ClassRow(name, n, acc, score, fid(real_k, base_f[base_y == k]), within))
     return rows
 
 

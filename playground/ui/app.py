@@ -1,4 +1,4 @@
-"""Build the Gradio app from the registry: one tab per family, plus Plugins."""
+"""Build the Gradio app from the registry: the Overview, one tab per family, and Plugins."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import gradio as gr
 from ..data import FolderAccess
 from ..jobs import TrainingJobs
 from .family_tab import FamilyTab
+from .overview_tab import build_overview_tab
 from .plugins_tab import build_plugins_tab
 
 CSS = """
@@ -41,8 +42,15 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
     with gr.Blocks(title="Generative Model Playground", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
                     "Every action here is also an API endpoint and a `playground` CLI command.")
-        tab_ids = [*registry.families, "plugins"]
+        tab_ids = ["overview", *registry.families, "plugins"]
         with gr.Tabs() as tabs:
+            with gr.Tab("Overview", id="overview") as tab:
+                try:
+                    build_overview_tab(registry)
+                except Exception as exc:  # a broken cache or card: the tab says so; the app lives on
+                    gr.Markdown(f"⚠️ The overview could not be built: {exc}")
+                    traceback.print_exc()
+            link_tab(tab, "overview")
             for fam in registry.families.values():
                 with gr.Tab(fam.title, id=fam.name) as tab:
                     try:

@@ -63,6 +63,7 @@ class EvaluateIn:
 class Autoencoder(pg.ModelFamily):
     name = "autoencoder"
     title = "Autoencoder"
+    headline_metrics = ("gaussian 0.3: noisy → denoised",)
     description = ("A convolutional autoencoder trained to undo noise (denoising AE). It reconstructs and "
                    "denoises images, scores anomalies by reconstruction error, and generates by decoding "
                    "codes drawn from a Gaussian fitted to the training codes.")

@@ -13,7 +13,7 @@ from torch import nn
 
 import playground as pg
 
-from .adversarial import AdversarialConfig, adversarial_step, d_steps_of, latent, make_optimizers
+from .adversarial import AdversarialConfig, adversarial_step, conditioning_strength, d_steps_of, latent, make_optimizers
 from .augment import diff_augment, parse_policy
 from .ema import EMA_MODULE, make_ema, update_ema
 from .evaluation import EvaluateIn, GANEvaluation
@@ -33,6 +33,13 @@ class GANConfig(AdversarialConfig):
                                 "paper's 10.", label="gradient penalty weight", advanced=True)
     conditional: bool = pg.param(False, help="Class-conditional: G draws the class you ask for and D is a projection "
                                  "discriminator (needs a labelled dataset).")
+    condition_ramp: int = pg.param(0, min=0, max=10_000_000, help="Transitional conditioning: the class fades into "
+                                   "G and D linearly over this many steps (training starts unconditional), which "
+                                   "keeps a conditional GAN on little data from drawing one image per class; 0 = "
+                                   "conditional from the start.", label="conditioning ramp (steps)", advanced=True)
+    mode_seeking: float = pg.param(0.0, min=0.0, max=100.0, help="Weight λ of the mode-seeking term (MSGAN): G's "
+                                   "loss gets λ / (image distance / z distance) over pairs of samples of one class, "
+                                   "against one image per class; 0 = off.", label="mode seeking λ", advanced=True)
     ema: float = pg.param(0.999, min=0.0, max=0.99999, help="Decay of the moving average of G's weights that "
                           "sampling uses (warmed up from 0 over the first steps); 0 = sample from G itself.",
                           label="EMA of G")
@@ -41,7 +48,8 @@ class GANConfig(AdversarialConfig):
                             "dataset; none = off.", label="DiffAugment")
 
     # Checkpoints written before these settings existed trained without them.
-    legacy: ClassVar[dict[str, Any]] = {"conditional": False, "ema": 0.0, "augment": "none"}
+    legacy: ClassVar[dict[str, Any]] = {"conditional": False, "ema": 0.0, "augment": "none", "mode_seeking": 0.0,
+                                          "condition_ramp": 0}
 
 
 @dataclass
@@ -74,6 +82,7 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 class GAN(GANEvaluation, pg.ModelFamily):
     name = "gan"
     title = "GAN"
+    headline_metrics = ("class accuracy of conditioned samples",)
     description = ("A DCGAN-style generator and discriminator for 32×32 images, trained with the objective you "
                    "pick: original minimax, non-saturating, f-GAN (KL, reverse KL, Pearson χ², squared "
                    "Hellinger, JS), WGAN with weight clipping or gradient penalty, hinge or least squares; "
@@ -151,7 +160,8 @@ class GAN(GANEvaluation, pg.ModelFamily):
             if labels is None:  # any class: uniformly, from the caller's generator
                 labels = torch.randint(0, state.info.num_classes, (n,), generator=generator, device=state.device)
             labels = labels.to(state.device)
-            out = torch.cat([g(zc, yc).float() for zc, yc in zip(z.split(1024), labels.split(1024), strict=True)])
+            lam = conditioning_strength(state.config, state.step)
+            out = torch.cat([g(zc, yc, lam).float() for zc, yc in zip(z.split(1024), labels.split(1024), strict=True)])
         else:
             out = torch.cat([g(c).float() for c in z.split(1024)])
         state.modules.train(was_training)
@@ -209,7 +219,8 @@ class GAN(GANEvaluation, pg.ModelFamily):
             if k is None:
                 seeded = torch.Generator().manual_seed(inp.seed_a)
                 k = int(torch.randint(0, state.info.num_classes, (1,), generator=seeded))
-            imgs = g(z, torch.full((inp.frames,), k, device=state.device)).float().cpu()
+            lam = conditioning_strength(state.config, state.step)
+            imgs = g(z, torch.full((inp.frames,), k, device=state.device), lam).float().cpu()
         else:
             imgs = g(z).float().cpu()
         return pg.TaskResult(images=[(f"seed {inp.seed_a} → seed {inp.seed_b}", make_grid(imgs, nrow=inp.frames))],

@@ -45,9 +45,16 @@ def objective_of(state: pg.ModelState) -> Objective:
 Augment = Callable[[torch.Tensor], torch.Tensor]  # applied to real and fake alike before D sees them
 
 
-def _call(net: torch.nn.Module, a: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """G(z) or D(x), with the class y beside it for a conditional model."""
-    return net(a) if y is None else net(a, y)
+def conditioning_strength(cfg: pg.TrainConfig, step: int) -> float:
+    """λ_t of transitional conditioning (Shahbazi et al. 2022): how much of the class enters G and D at ``step``,
+    rising linearly from 0 to 1 over the first ``condition_ramp`` steps (1 throughout when it is 0)."""
+    ramp = getattr(cfg, "condition_ramp", 0)
+    return 1.0 if ramp <= 0 else min(1.0, step / ramp)
+
+
+def _call(net: torch.nn.Module, a: torch.Tensor, y: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
+    """G(z) or D(x), with the class y (at ``strength``) beside it for a conditional model."""
+    return net(a) if y is None else net(a, y, strength)
 
 
 def d_update(run: pg.Run, real: torch.Tensor, y: torch.Tensor | None = None,
@@ -56,14 +63,15 @@ def d_update(run: pg.Run, real: torch.Tensor, y: torch.Tensor | None = None,
     ``augment`` first; weight clipping and the gradient penalty as the objective says."""
     state = run.state
     m, o = state.modules, objective_of(state)
+    lam = conditioning_strength(state.config, state.step)
     with torch.no_grad():
-        fake = _call(m["G"], latent(state, real.shape[0], run.generator), y)
+        fake = _call(m["G"], latent(state, real.shape[0], run.generator), y, lam)
     if augment is not None:
         real, fake = augment(real), augment(fake)
-    d_loss = o.d_loss(_call(m["D"], real, y).float(), _call(m["D"], fake, y).float())
+    d_loss = o.d_loss(_call(m["D"], real, y, lam).float(), _call(m["D"], fake, y, lam).float())
     out = {}
     if o.gp_weight:
-        gp = gradient_penalty(lambda x: _call(m["D"], x, y), real, fake, run.generator)
+        gp = gradient_penalty(lambda x: _call(m["D"], x, y, lam), real, fake, run.generator)
         out["gp"] = gp.detach()
         d_loss = d_loss + (getattr(state.config, "gp_weight", 0.0) or o.gp_weight) * gp
     run.backward(d_loss, "D")
@@ -77,13 +85,29 @@ def g_update(run: pg.Run, n: int, y: torch.Tensor | None = None,
     """One G update with ``n`` samples (of classes ``y`` when conditional; through ``augment``, which is
     differentiable, when given). Its gradients reach G only, never D."""
     m, o = run.modules, objective_of(run.state)
-    fake = _call(m["G"], latent(run.state, n, run.generator), y)
-    if augment is not None:
-        fake = augment(fake)
-    g_loss = o.g_loss(_call(m["D"], fake, y).float())
+    seeking = getattr(run.config, "mode_seeking", 0.0)
+    half = n // 2
+    if seeking and y is not None and half:  # pairs share a class, so their difference is z's doing alone
+        y = torch.cat([y[:half], y[:half], y[2 * half:]])
+    lam = conditioning_strength(run.config, run.state.step)
+    z = latent(run.state, n, run.generator)
+    fake = _call(m["G"], z, y, lam)
+    seen = augment(fake) if augment is not None else fake
+    g_loss = o.g_loss(_call(m["D"], seen, y, lam).float())
+    out = {}
+    if seeking and half:
+        ratio = mode_seeking_ratio(fake[:half], fake[half:2 * half], z[:half], z[half:2 * half])
+        out["ms"] = ratio.detach()
+        g_loss = g_loss + seeking / (ratio + 1e-5)
     run.backward(g_loss, "G")
     run.step("G")
-    return {"g": g_loss.detach()}
+    return {"g": g_loss.detach(), **out}
+
+
+def mode_seeking_ratio(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+    """MSGAN's (Mao et al. 2019) ratio mean|G(z₁) − G(z₂)| / mean|z₁ − z₂| over pairs: G is rewarded (its loss gets
+    λ / ratio) for images that move when z moves, which keeps a conditional G from drawing one image per class."""
+    return (a - b).abs().flatten(1).mean(1).mean() / (za - zb).abs().mean(1).mean()
 
 
 def d_steps_of(cfg: pg.TrainConfig) -> int:

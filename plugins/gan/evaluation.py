@@ -56,6 +56,8 @@ class GANEvaluation:
         values["FID per class (real baseline)"] = {
             r.name: "n/a (fewer than 2 samples)" if math.isnan(r.fid) else f"{r.fid:.2f} ({r.baseline_fid:.2f})"
             for r in rows}
+        values["recall within each class"] = {r.name: "n/a" if math.isnan(r.recall) else round(r.recall, 3)
+                                               for r in rows}
         chart_rows = [{"class": r.name, "FID": round(r.fid, 3), "series": "samples"} for r in rows
                       if not math.isnan(r.fid)]
         chart_rows += [{"class": r.name, "FID": round(r.baseline_fid, 3), "series": "real test images"} for r in rows]

@@ -25,11 +25,11 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(w, channels, 4, 2, 1), nn.Tanh(),  # 32×32
         )
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
         if self.embed is not None:
             if y is None:
                 raise ValueError("This generator is class-conditional: it needs labels y beside z.")
-            z = torch.cat([z, self.embed(y)], 1)
+            z = torch.cat([z, strength * self.embed(y)], 1)
         return self.net(self.fc(z).view(z.shape[0], 4 * self.w, 4, 4))
 
 
@@ -37,9 +37,12 @@ class Discriminator(nn.Module):
     """No batch norm (the gradient penalty needs per-sample gradients); LeakyReLU 0.2; optional spectral norm.
 
     With ``num_classes`` > 0 it is a projection discriminator (Miyato & Koyama 2018):
-    D(x, y) = ψ(φ(x)) + ⟨e_y, φ(x)⟩, the inner product of the features with a learned class embedding. It judges
-    whether image and class match without feeding y through the convolutions, and it is what SNGAN and BigGAN
-    use with hinge loss and spectral norm (the embedding is spectrally normalised too)."""
+    D(x, y) = ψ(h(x)) + ⟨e_y, Σ_pos h(x)⟩, where h is the last convolution's 4×4 feature map: the unconditional
+    term reads the whole map, the class term the features summed over positions (as in the paper), so it asks
+    "are this class's features present" rather than matching one spatial template per class — with a template
+    (the flattened map) a conditional G on 1,400 images learns to draw one image per class. It judges whether
+    image and class match without feeding y through the convolutions; SNGAN and BigGAN use it with hinge loss and
+    spectral norm (the embedding is spectrally normalised too)."""
 
     def __init__(self, channels: int, width: int, use_spectral_norm: bool = False, num_classes: int = 0) -> None:
         super().__init__()
@@ -51,16 +54,16 @@ class Discriminator(nn.Module):
             sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2),  # 4×4
             nn.Flatten(), sn(nn.Linear(4 * w * 16, 1)),
         )
-        self.embed = sn(nn.Embedding(num_classes, 4 * w * 16)) if num_classes else None
+        self.embed = sn(nn.Embedding(num_classes, 4 * w)) if num_classes else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
         if self.embed is None:
             return self.net(x)
-        h = self.net[:-1](x)  # φ(x)
-        v = self.net[-1](h)
         if y is None:
             raise ValueError("This discriminator is class-conditional: it needs labels y beside x.")
-        return v + (self.embed(y) * h).sum(1, keepdim=True)
+        h = self.net[:-2](x)  # N × 4w × 4 × 4
+        v = self.net[-1](h.flatten(1))
+        return v + strength * (self.embed(y) * h.sum((2, 3))).sum(1, keepdim=True)
 
 
 class MLPGenerator(nn.Module):

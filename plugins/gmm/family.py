@@ -74,6 +74,7 @@ def _colour(c: torch.Tensor) -> tuple[int, int, int]:
 class GMM(pg.ModelFamily):
     name = "gmm"
     title = "GMM (EM)"
+    headline_metrics = ("held-out log-likelihood (per point)",)
     description = ("A mixture of Gaussians on 2-D points, fitted by expectation–maximisation: the E-step gives each "
                    "point its responsibilities (how much each component explains it), the M-step refits every "
                    "component to the points it is responsible for in closed form, and the log-likelihood never "

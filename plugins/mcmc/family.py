@@ -96,6 +96,7 @@ def _colours(n: int) -> torch.Tensor:
 class MCMC(pg.ModelFamily):
     name = "mcmc"
     title = "MCMC"
+    headline_metrics = ("acceptance", "ESS per second", "KL to target (grid)")
     description = ("Markov chains that sample a 2-D density known only up to a constant, p(x) ∝ exp(−E(x)): "
                    "random-walk Metropolis, Langevin (MALA) and Hamiltonian Monte Carlo, each with a Metropolis "
                    "correction that makes the target the chain's stationary distribution. A step moves every chain "

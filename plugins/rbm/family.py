@@ -104,6 +104,7 @@ def binarise(x: torch.Tensor) -> torch.Tensor:
 class RBMFamily(pg.ModelFamily):
     name = "rbm"
     title = "RBM"
+    headline_metrics = ("test log-likelihood (nats per image)",)
     description = ("An energy-based model of binarised images: visible pixels and hidden units, no links within a "
                    "layer, trained by contrastive divergence (CD-k) or persistent CD with hand-written updates, "
                    "sampled by Gibbs sampling (a Markov chain that alternates the two layers). Its log-likelihood "

@@ -71,6 +71,7 @@ class VAEConfig(pg.TrainConfig):
 class VAE(Tasks, Evaluation, pg.ModelFamily):
     name = "vae"
     title = "VAE"
+    headline_metrics = ("reconstruction PSNR (dB)", "IWAE K = 64 (bits/dim)")
     description = ("A variational autoencoder: the encoder outputs a distribution over codes, trained on the ELBO "
                    "(reconstruction − KL). β-VAE and conditional VAE; samples from the prior or from a mixture "
                    "fitted to the training codes; traversals, interpolation and a latent map you watch organise "

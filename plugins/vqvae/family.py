@@ -73,6 +73,7 @@ def background_code(state: pg.ModelState) -> int:
 class VQVAE(Tasks, Evaluation, pg.ModelFamily):
     name = "vqvae"
     title = "VQ-VAE"
+    headline_metrics = ("reconstruction PSNR (dB)", "bits per image (fixed length)", "perplexity on the test split")
     description = ("An autoencoder whose code is a grid of symbols from a learned codebook (vector quantisation, "
                    "EMA codebook, dead-code restarts). Watch the codebook's health while it trains, read an image's "
                    "code map, edit codes, and compare it as a compressor with JPEG and WebP. Stage 1 of a two-stage "

@@ -78,6 +78,7 @@ class VQPrior(pg.ModelFamily):
     learning_loss = "loss (nats per code)"
     name = "vq_prior"
     title = "VQ-VAE prior"
+    headline_metrics = ("NLL on test codes (bits per image)", "conditional samples classified as the asked class")
     description = ("Stage 2 of the VQ-VAE: a small causal transformer that writes code maps one code at a time, "
                    "trained on a frozen VQ-VAE's codes of the training images; the VQ-VAE decodes what it writes. "
                    "Its log-likelihood is also a code length: how small an entropy coder would make the images.")
