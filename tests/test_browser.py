@@ -207,5 +207,26 @@ def test_tabs_have_links(url, browser):
     page.wait_for_function("() => new URL(location.href).searchParams.get('tab') === 'plugins'", timeout=10_000)
     page.goto(f"{url}?tab=nonsense")  # an unknown id leaves the first tab open
     page.wait_for_function("() => document.querySelector('button[role=tab][aria-selected=true]')"
-                           "?.textContent.includes('Autoencoder')", timeout=30_000)
+                           "?.textContent.includes('Overview')", timeout=30_000)
+    page.close()
+
+
+def test_the_overview_shows_samples_and_scores_without_a_click(url, browser, tmp_path):
+    """The first thing a visitor sees: every shipped model's samples and its scores, with nothing pressed; every
+    tab's title fits on one line at 1300 px (no overflow menu)."""
+    from playground import leaderboard as lb
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(url)
+    images = page.locator("#overview-gallery img")
+    images.first.wait_for(timeout=30_000)
+    rows, _ = lb.cached_rows(Registry())
+    assert images.count() >= len([r for r in rows if r.samples]) // 2  # the gallery shows the grids it holds
+    table = page.locator("#overview-image")
+    table.get_by_text("GAN · digits-conditional").first.wait_for(timeout=10_000)
+    assert "FID" in table.inner_text() and "(real 1.48)" in table.inner_text()
+    assert page.locator("#overview-points").get_by_text("GMM (EM) · ring8").count() >= 1
+    titles = page.locator("button[role=tab]").all_inner_texts()
+    assert "Plugins" in [t.strip() for t in titles], titles  # not pushed into an overflow menu
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     page.close()

@@ -41,6 +41,22 @@ def test_the_label_reaches_g_and_the_projection_term_enters_d():
         g(z)
 
 
+def test_transitional_conditioning_and_the_mode_seeking_ratio_follow_their_formulas(registry):
+    from types import SimpleNamespace
+
+    from plugins.gan.adversarial import conditioning_strength, mode_seeking_ratio
+
+    cfg = SimpleNamespace(condition_start=10, condition_ramp=20)
+    assert [conditioning_strength(cfg, t) for t in (0, 9, 10, 20, 30, 99)] == [0, 0, 0, 0.5, 1, 1]
+    assert conditioning_strength(SimpleNamespace(condition_start=0, condition_ramp=0), 0) == 1  # off: full
+    a, b = torch.zeros(4, 1, 2, 2), torch.full((4, 1, 2, 2), 0.5)
+    za, zb = torch.zeros(4, 8), torch.full((4, 8), 0.25)
+    assert mode_seeking_ratio(a, b, za, zb).item() == pytest.approx(2.0)  # mean|Δimage| / mean|Δz|
+    g = Generator(8, 1, 4, num_classes=10).eval()
+    z = torch.randn(3, 8)
+    assert torch.equal(g(z, torch.tensor([1, 2, 3]), 0.0), g(z, torch.tensor([7, 7, 7]), 0.0))  # λ = 0: no class
+
+
 def test_a_conditional_gan_needs_labelled_data(tmp_path, registry):
     from PIL import Image
 
@@ -105,7 +121,9 @@ def test_checkpoints_from_before_these_settings_load_as_trained(tmp_path, regist
     with safe_open(str(path), "pt") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     info = json.loads(meta["playground"])
-    for key in ("conditional", "ema", "augment"):
+    legacy = registry.family("gan").config.legacy
+    assert {"conditional", "ema", "augment"} <= set(legacy)
+    for key in legacy:
         del info["config"][key]
     save_file(tensors, str(path), metadata={**meta, "playground": json.dumps(info)})
     state = load_model(registry, path)
@@ -197,6 +215,8 @@ def test_evaluate_reports_class_accuracy_and_fid_per_class(registry):
     res = run_evaluate(registry, "gan", "digits-conditional", {"n_per_class": 50, "seed": 0})
     acc = float(res.values["class accuracy of conditioned samples"].rstrip("%")) / 100
     assert acc >= 0.9 and len(res.values["FID per class (real baseline)"]) == 10
+    within = res.values["recall within each class"]  # ≈ 0 for a G that draws one image per class
+    assert min(within.values()) >= 0.6, within
     assert {r["series"] for r in res.chart.rows} == {"samples", "real test images"}
     uncond = run_evaluate(registry, "gan", "digits", {"n_per_class": 30, "seed": 0})
     assert "class accuracy of conditioned samples" not in uncond.values

@@ -33,10 +33,12 @@ class GANConfig(AdversarialConfig):
                                 "paper's 10.", label="gradient penalty weight", advanced=True)
     conditional: bool = pg.param(False, help="Class-conditional: G draws the class you ask for and D is a projection "
                                  "discriminator (needs a labelled dataset).")
-    condition_ramp: int = pg.param(0, min=0, max=10_000_000, help="Transitional conditioning: the class fades into "
-                                   "G and D linearly over this many steps (training starts unconditional), which "
-                                   "keeps a conditional GAN on little data from drawing one image per class; 0 = "
-                                   "conditional from the start.", label="conditioning ramp (steps)", advanced=True)
+    condition_start: int = pg.param(0, min=0, max=10_000_000, help="Transitional conditioning: train as an "
+                                    "unconditional GAN for this many steps before the class fades in, which keeps a "
+                                    "conditional GAN on little data from drawing one image per class.",
+                                    label="unconditional steps first", advanced=True)
+    condition_ramp: int = pg.param(0, min=0, max=10_000_000, help="Steps over which the class then fades into G and "
+                                   "D (0 = at once).", label="conditioning ramp (steps)", advanced=True)
     mode_seeking: float = pg.param(0.0, min=0.0, max=100.0, help="Weight λ of the mode-seeking term (MSGAN): G's "
                                    "loss gets λ / (image distance / z distance) over pairs of samples of one class, "
                                    "against one image per class; 0 = off.", label="mode seeking λ", advanced=True)
@@ -49,7 +51,7 @@ class GANConfig(AdversarialConfig):
 
     # Checkpoints written before these settings existed trained without them.
     legacy: ClassVar[dict[str, Any]] = {"conditional": False, "ema": 0.0, "augment": "none", "mode_seeking": 0.0,
-                                          "condition_ramp": 0}
+                                          "condition_start": 0, "condition_ramp": 0}
 
 
 @dataclass

@@ -46,10 +46,13 @@ Augment = Callable[[torch.Tensor], torch.Tensor]  # applied to real and fake ali
 
 
 def conditioning_strength(cfg: pg.TrainConfig, step: int) -> float:
-    """λ_t of transitional conditioning (Shahbazi et al. 2022): how much of the class enters G and D at ``step``,
-    rising linearly from 0 to 1 over the first ``condition_ramp`` steps (1 throughout when it is 0)."""
-    ramp = getattr(cfg, "condition_ramp", 0)
-    return 1.0 if ramp <= 0 else min(1.0, step / ramp)
+    """λ_t of transitional conditioning (Shahbazi et al. 2022): how much of the class enters G and D at ``step``:
+    0 (an unconditional GAN) until ``condition_start``, then rising linearly to 1 over ``condition_ramp`` steps
+    (1 throughout when both are 0)."""
+    start, ramp = getattr(cfg, "condition_start", 0), getattr(cfg, "condition_ramp", 0)
+    if step < start:
+        return 0.0
+    return 1.0 if ramp <= 0 else min(1.0, (step - start) / ramp)
 
 
 def _call(net: torch.nn.Module, a: torch.Tensor, y: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
