@@ -229,4 +229,4 @@ def test_shipped_unconditional_gan_keeps_every_digit(registry):
     (_, report, _), = run_quality(registry, "gan", ["digits"], 1000, seed=0)
     assert report.scores["smallest class %"] >= 5, report.class_freq
     state = model_cache().get(registry, "gan", "digits", torch.device("cpu"))
-    assert state.config.ema > 0 and state.config.augment != "none"  # the shipped recipe is the new one
+    assert state.config.ema > 0  # the shipped recipe samples from the moving average
