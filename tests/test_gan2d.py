@@ -219,9 +219,9 @@ def test_each_critic_step_sees_fresh_real_data(registry, tmp_path, monkeypatch):
     adversarial = importlib.import_module(type(fam).__module__.rsplit(".", 1)[0] + ".adversarial")
     seen, real_d_update = [], adversarial.d_update
 
-    def recording(run, real):
+    def recording(run, real, *rest):
         seen.append(real.clone())
-        return real_d_update(run, real)
+        return real_d_update(run, real, *rest)
 
     monkeypatch.setattr(adversarial, "d_update", recording)
     monkeypatch.setenv("PLAYGROUND_MEMORY_GUARD", "0")  # its probe steps would be counted too

@@ -77,7 +77,7 @@ def build_overview_tab(registry: Any) -> None:
     gr.Markdown(INTRO)
     status = gr.Markdown(_status(stale), elem_id="overview-status")
     gallery = gr.Gallery(_gallery(rows), label="Samples from the shipped weights", columns=6, height="auto",
-                         object_fit="contain", elem_id="overview-gallery", allow_preview=True)
+                         object_fit="contain", elem_id="overview-gallery", allow_preview=True, interactive=False)
     tables = []
     for kind, title in (("image", "Image models (sorted by FID within each dataset)"),
                         ("points", "2-D models (sorted by recall)"),
