@@ -90,6 +90,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=src, device=a.device,
                           on_progress=show)
         pr = trainer.run()
+        trainer.dist.close()
     finally:
         if out != src and not a.out:  # a folder claimed here goes back if the run wrote nothing (refused at start)
             release_run_folder(out)

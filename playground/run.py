@@ -94,6 +94,14 @@ class Distributed:
         if self._state is not None:
             self._state.wait_for_everyone()
 
+    def close(self) -> None:
+        """Take down the process group once the run is over; a gloo group left for interpreter exit can abort
+        a process ("terminate called without an active exception") after its work is done and saved."""
+        if self._state is not None:
+            self.barrier()
+            self._state.destroy_process_group()
+            self._state = None
+
 
 class Run:
     """What ``train_step(run, batch)`` optimises through. One per training run (engine or lab)."""
