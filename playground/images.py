@@ -16,6 +16,10 @@ from .params import INVERT_CHOICES
 MIN_SIDE, MAX_SIDE = 4, 4096
 
 
+class EmptySketchError(InputError):
+    """A sketchpad with nothing drawn on it (an optional image input takes it as no image)."""
+
+
 @dataclass(frozen=True)
 class UserImage:
     """An image as a user gave it (PIL, an array or a file path), before the framework converts it.
@@ -114,7 +118,7 @@ def _crop_to_ink(arr: np.ndarray) -> np.ndarray:
     ink = arr if arr.ndim == 2 else arr.max(axis=2)
     ys, xs = np.nonzero(ink > 0.1)
     if len(ys) == 0:
-        raise InputError("The sketch is empty: draw something first.")
+        raise EmptySketchError("The sketch is empty: draw something first.")
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     side = int(max(y1 - y0, x1 - x0) * 1.25) + 1  # the digits dataset leaves roughly this margin
     out = np.zeros((side, side) + arr.shape[2:], dtype=arr.dtype)

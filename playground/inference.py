@@ -52,18 +52,27 @@ def parse_task_inputs(task: Task, values: dict[str, Any]) -> tuple[Any, dict[str
 def convert_images(inputs: Any, inverts: dict[str, Any], state: ModelState) -> Any:
     """Each image input (an upload, a sketch or a file, as ``images.UserImage`` or a plain value) → a C×H×W tensor
     in [-1, 1] at the model's size and channels on its device. A family never sees a UI value."""
-    from .images import UserImage, to_model_input
+    from .images import EmptySketchError, UserImage, to_model_input
 
     image_kind = state.info.kind == "image"
+    optional = {s.name for s in param_specs(type(inputs)) if s.optional}
     for name, invert in inverts.items():
         raw = getattr(inputs, name)
         if raw is None:
+            if name in optional:
+                continue
             raise InputError(f"No image given for {name!r}: upload one or draw one.")
         img = raw if isinstance(raw, UserImage) else UserImage(raw)
         if invert is not None:
             img = UserImage(img.value, img.sketch, str(invert))
-        x = to_model_input(img, channels=state.info.channels if image_kind else 1,
-                           size=state.info.size if image_kind else 32)
+        try:
+            x = to_model_input(img, channels=state.info.channels if image_kind else 1,
+                               size=state.info.size if image_kind else 32)
+        except EmptySketchError:
+            if name not in optional:
+                raise
+            setattr(inputs, name, None)  # an untouched sketchpad under an optional image: none given
+            continue
         setattr(inputs, name, x.to(state.device))
     return inputs
 

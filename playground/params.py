@@ -41,9 +41,11 @@ def param(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def image_param(help: str = "", *, label: str | None = None) -> Any:
-    """A required image input; the UI offers upload and a sketchpad."""
-    meta = {"help": help, "label": label, "min": None, "max": None, "choices": None, "advanced": False}
+def image_param(help: str = "", *, label: str | None = None, optional: bool = False) -> Any:
+    """An image input; the UI offers upload and a sketchpad. Required unless ``optional``: then the family gets
+    None when the user gave nothing (or an empty sketch) and decides what that means."""
+    meta = {"help": help, "label": label, "min": None, "max": None, "choices": None, "advanced": False,
+            "optional": optional}
     return dataclasses.field(default=None, metadata=meta)
 
 
@@ -59,6 +61,7 @@ class ParamSpec:
     choices: tuple[Any, ...] | None
     advanced: bool
     dataset: bool = False
+    optional: bool = False  # an image input the user may leave empty
 
     @property
     def flag(self) -> str:
@@ -89,6 +92,7 @@ def param_specs(cls: type) -> list[ParamSpec]:
             name=f.name, type=hints[f.name], default=default, help=meta.get("help", ""),
             label=meta.get("label") or f.name.replace("_", " "), min=meta.get("min"), max=meta.get("max"),
             choices=meta.get("choices"), advanced=meta.get("advanced", False), dataset=meta.get("dataset", False),
+            optional=meta.get("optional", False),
         ))
     return specs
 

@@ -77,3 +77,13 @@ def test_gradio_sketchpad_values_stay_in_the_ui_layer():
     got = collect((None, {"composite": canvas, "layers": []}, "no", 3))
     assert isinstance(got["image"], pg.UserImage) and got["image"].sketch and got["image"].invert == "no"
     assert got["n"] == 3 and collect((None, None, "auto", 1))["image"] is None
+
+    @dataclasses.dataclass
+    class Optional:
+        image: pg.ImageInput = pg.image_param("x", optional=True)
+
+    with gr.Blocks():
+        _, collect_optional = build_inputs(param_specs(Optional))
+    assert collect_optional((None, {"composite": None, "layers": []}, "auto"))["image"] is None  # nothing drawn
+    with pytest.raises(pg.InputError, match="sketch is empty"):  # … is an error where the image is required
+        collect((None, {"composite": None, "layers": []}, "auto", 1))

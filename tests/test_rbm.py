@@ -4,6 +4,7 @@ the shipped CD-1 and PCD weights."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,20 @@ def test_sample_quality_of_16_pixel_binary_samples_is_measured_like_with_like(re
     assert samples.shape == (300, 1, 16, 16)
     report = quality_report(registry, samples, "digits", view=fam.quality_view)
     assert report.scores["FID"] < 80 and report.scores["precision"] > 0.5, report.scores
+
+
+def test_gibbs_chains_start_from_your_image_and_wander_off_on_their_own_draws(registry, digit_png):
+    """An uploaded digit (the task's optional image) is every chain's first state, and the chains move off it; no
+    image, or an untouched sketchpad, is the noise start."""
+    own = run_task(registry, "rbm", "digits-cd1", "gibbs",
+                   {"image": digit_png, "frames": 4, "steps_per_frame": 50, "chains": 4})
+    first = own.animation[0]  # a grid of 4 copies of the binarised upload
+    rec = run_task(registry, "rbm", "digits-cd1", "reconstruct", {"image": digit_png})
+    tile = rec.images[0][1]  # the binarised input, as reconstruct shows it
+    assert torch.equal(first, pg.make_grid(tile[None].expand(4, -1, -1, -1), nrow=4))
+    assert not torch.equal(own.animation[-1], first)  # 150 Gibbs steps moved the chains
+    noise = run_task(registry, "rbm", "digits-cd1", "gibbs", {"frames": 2, "chains": 4})
+    blank = pg.UserImage(np.full((40, 40), 255, np.uint8), sketch=True)
+    untouched = run_task(registry, "rbm", "digits-cd1", "gibbs", {"frames": 2, "chains": 4, "image": blank})
+    assert torch.equal(untouched.animation[0], noise.animation[0])
+    assert own.values["free energy at the start"] < noise.values["free energy at the start"] - 20

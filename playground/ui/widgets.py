@@ -12,8 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from ..contracts import Chart, TaskResult
-from ..errors import InputError
-from ..images import UserImage, tensor_to_pil
+from ..images import EmptySketchError, UserImage, tensor_to_pil
 from ..params import ImageInput, ParamSpec, invert_spec
 
 DISPLAY_SIDE = 160  # small images are upscaled (nearest) to about this many pixels for display
@@ -103,7 +102,7 @@ def sketch_image(value: Any) -> Any:
     """A sketchpad's value (Gradio's EditorValue) → the drawing, or None when nothing was drawn."""
     if isinstance(value, dict):
         if value.get("composite") is None:
-            raise InputError("The sketch is empty: draw something first.")
+            raise EmptySketchError("The sketch is empty: draw something first.")
         return value["composite"]
     return value
 
@@ -116,6 +115,7 @@ def build_inputs(specs: list[ParamSpec], datasets: list[str] | None = None
     as a ``UserImage`` (the upload wins when both are given), so no Gradio value reaches a family."""
     comps: list[gr.components.Component] = []
     layout: list[tuple[str, int]] = []  # (name, number of components)
+    optional = {s.name for s in specs if s.optional}
     names: list[str] = []  # each component's API parameter name
     images = [s for s in specs if s.type is ImageInput]
     others = [s for s in specs if s.type is not ImageInput]
@@ -134,7 +134,12 @@ def build_inputs(specs: list[ParamSpec], datasets: list[str] | None = None
         for name, k in layout:
             if k == 3:
                 upload, sketch, invert = values[i], values[i + 1], values[i + 2]
-                drawing = sketch_image(sketch) if upload is None else None
+                try:
+                    drawing = sketch_image(sketch) if upload is None else None
+                except EmptySketchError:
+                    if name not in optional:
+                        raise
+                    drawing = None
                 out[name] = (UserImage(upload, False, invert or "auto") if upload is not None else
                              None if drawing is None else UserImage(drawing, True, invert or "auto"))
             else:

@@ -47,7 +47,9 @@ class RBMConfig(pg.TrainConfig):
 @dataclass
 class GibbsIn:
     start: str = pg.param("noise", choices=("noise", "test images"), help="Where the chains start: uniform noise, "
-                          "or real test images (watch the chain forget them).")
+                          "or real test images (watch the chain forget them). An image given below overrides it.")
+    image: pg.ImageInput = pg.image_param("Optional: your image (upload or draw a digit); every chain starts from "
+                                          "it, binarised, and wanders off on its own draws.", optional=True)
     steps_per_frame: int = pg.param(5, min=1, max=200, help="Gibbs steps between frames.", label="steps per frame")
     frames: int = pg.param(40, min=2, max=200, help="Frames of the animation.")
     chains: int = pg.param(16, min=1, max=64, help="Chains run side by side.")
@@ -193,7 +195,9 @@ class RBMFamily(pg.ModelFamily):
     def gibbs(self, state: pg.ModelState, inp: GibbsIn, load) -> pg.TaskResult:  # noqa: ANN001
         rbm = state.modules["rbm"]
         g = torch.Generator(device=rbm.W.device).manual_seed(inp.seed)
-        if inp.start == "test images":
+        if inp.image is not None:
+            v = binarise(inp.image[None].to(rbm.W.device)).expand(inp.chains, -1).clone()
+        elif inp.start == "test images":
             test = load(pg.DataSpec(state.data["name"], split="test", size=state.config.image_size))
             v = binarise(test.float_images()[:inp.chains].to(rbm.W.device))
         else:
