@@ -255,6 +255,9 @@ class ModelFamily:
     # ("objective", "wgan_gp"); None = no comparison.
     lab_compare: ClassVar[tuple[str, Any] | None] = None
     lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
+    # What train_step's logged values are: "loss" (the lab's live table heads them "loss d", "loss g"), or "" for
+    # named statistics that are not losses (a log-likelihood, an acceptance rate), shown under their own names.
+    logged_kind: ClassVar[str] = "loss"
     # The logged loss the conformance check "learns" expects to fall (by half its untrained size, sign-safe);
     # families whose losses need not fall implement learning_score instead.
     learning_loss: ClassVar[str] = "loss"

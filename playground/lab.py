@@ -214,7 +214,8 @@ class LabRun:
                         "KL to uniform": round(m["kl_to_uniform"], 3) if math.isfinite(m["kl_to_uniform"])
                         else "∞ (no mode hit)"})
         row.update({k: round(m[k], 3) for k in ("precision", "recall", "coverage")})
-        row.update({f"loss {k}": round(v, 4) for k, v in self.last_losses.items()})
+        kind = self.family.logged_kind
+        row.update({f"{kind} {k}" if kind else k: round(v, 4) for k, v in self.last_losses.items()})
         row["status"] = self.error or "ok"
         return img, row
 

@@ -114,6 +114,18 @@ def test_lab_steps_e_and_m_and_colours_points_by_responsibility(registry):
                                                                           points[0].colours.round().tolist()}) > 10
     img, row = lab.frame()
     assert img.size == (360, 360) and row["status"] == "ok"
+    assert row[LL] == pytest.approx(lab.last_losses[LL], abs=1e-4) and f"loss {LL}" not in row  # not a loss
+    gan = LabRun.create(registry, "gan2d", {"hidden": 8})
+    gan.step()
+    assert {"loss d", "loss g"} <= set(gan.frame()[1])  # a GAN's logged values are losses, and headed so
+
+
+def test_lab_controls_name_the_familys_own_parts(registry):
+    from playground.ui.lab_tab import speed_spec
+
+    assert "each runs E and M" in speed_spec(registry.family("gmm")).help
+    assert "each runs D and G" in speed_spec(registry.family("gan2d")).help
+    assert "each runs" not in speed_spec(registry.family("mcmc")).help  # whole steps only
 
 
 def test_resume_continues_em_exactly(registry, tmp_path):
@@ -169,3 +181,19 @@ def test_em_on_points_from_a_csv_file_and_bad_files_refused(registry, tmp_path):
         FolderAccess.under([tmp_path / "run"]).check("Data", f"csv:{good}", ["ring8"])
     with pytest.raises(pg.DataError, match="is not a file"):
         FolderAccess.under([tmp_path]).check("Data", f"csv:{tmp_path}", ["ring8"])
+
+
+def test_the_modes_chart_shows_only_for_data_with_modes(registry):
+    """ring8 has modes to count; moons has none, and an always-empty 'Modes covered' chart would only puzzle."""
+    import gradio as gr
+
+    from playground.lab import LabSession
+    from playground.ui.lab_tab import LabPanel
+
+    panel = LabPanel(registry, registry.family("gmm"))
+    with gr.Blocks():
+        for data, shown in (("ring8", True), ("moons", False)):
+            sess = LabSession.create(registry, "gmm", {"dataset": data, "components": 4})
+            sess.step("both", 2)
+            modes = panel._views(sess, [])[-1]
+            assert modes.visible is shown, data

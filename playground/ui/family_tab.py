@@ -177,7 +177,7 @@ class FamilyTab:
                     stop = gr.Button("Stop", variant="stop", elem_id=f"{self.name}-train-stop")
             with gr.Column(scale=1):
                 status = gr.Markdown("No training run yet.", elem_id=f"{self.name}-train-status")
-                curve = loss_chart.loss_plot(height=260)
+                curve = loss_chart.loss_plot(height=260, logged_kind=self.family.logged_kind)
                 preview = gr.Image(label="Preview (from the model being trained)", type="pil", height=300,
                                    format="png", elem_id=f"{self.name}-train-preview")
         self.resume_dropdown = resume

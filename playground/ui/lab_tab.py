@@ -7,6 +7,7 @@ still running are dropped (Gradio's default trigger mode), so a slow machine sho
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..contracts import ModelFamily
 from ..data import FolderAccess, offered_names
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
-from ..params import param, param_specs, settable_specs, validate_value
+from ..params import ParamSpec, param, param_specs, settable_specs, validate_value
 from . import loss_chart
 from .common import api_parameters, checked_ref, user_errors, weight_refs
 from .widgets import param_component
@@ -32,10 +33,17 @@ class LabControls:
     """The lab's own control, declared like every other parameter so one validator checks it."""
 
     steps_per_frame: int = param(10, min=1, max=200, label="steps per frame",
-                                 help="Full steps (every part, e.g. D and G) between two pictures while running.")
+                                 help="Full steps between two pictures while running.")
 
 
 SPEED = param_specs(LabControls)[0]
+
+
+def speed_spec(family: ModelFamily) -> ParamSpec:
+    """The steps-per-frame control, its help naming this family's parts (a GAN's D and G, EM's E and M)."""
+    parts = " and ".join(family.lab_parts)
+    return dataclasses.replace(SPEED, help=SPEED.help.replace("Full steps", f"Full steps (each runs {parts})")
+                               if parts else SPEED.help)
 
 HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the model's samples (the same
 500 noise vectors every frame, so you see each one move). The background is the model's field, named on the
@@ -78,7 +86,7 @@ class LabPanel:
                     start_a = gr.Dropdown(refs, value=FRESH, label="Run A", allow_custom_value=True)
                     start_b = gr.Dropdown(refs, value=FRESH, label="Run B", allow_custom_value=True,
                                           info="Loaded runs keep their own settings.")
-                speed = param_component(SPEED)
+                speed = param_component(speed_spec(fam))
                 with gr.Accordion("Settings (both runs)", open=False):
                     settings = [param_component(s) for s in self.settings]
                 reset = gr.Button("New runs", variant="primary", elem_id=f"{self.name}-lab-reset")
@@ -102,7 +110,7 @@ class LabPanel:
                 table = gr.Dataframe(label="Live numbers", interactive=False, wrap=True,
                                      elem_id=f"{self.name}-lab-table")
                 with gr.Row():
-                    losses = loss_chart.loss_plot(height=240)
+                    losses = loss_chart.loss_plot(height=240, logged_kind=fam.logged_kind)
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)
                 gr.Markdown(HOW_TO_READ)
@@ -191,9 +199,12 @@ class LabPanel:
         lines += [f"⚠️ {e}" for e in errors] + [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
         curves = loss_chart.loss_frame(sess.history)
         cover = _frame(sess.coverage, ["step", "run", "modes covered"])
-        # None clears a plot: an empty frame would fix its colour scale to no series at all.
+        # None clears a plot: an empty frame would fix its colour scale to no series at all. Data without modes
+        # (banana, moons, your CSV) has nothing to count, so its chart is hidden rather than left empty.
+        has_modes = any(r.modes is not None for r in sess.runs)
+        modes = gr.LinePlot(value=cover if len(cover) else None, visible=has_modes)
         return (images[0], images[1] if len(images) > 1 else None, "  \n".join(lines), pd.DataFrame(rows),
-                curves if len(curves) else None, cover if len(cover) else None)
+                curves if len(curves) else None, modes)
 
 
 def _frame(rows: list[tuple[int, str, float]], columns: list[str]) -> pd.DataFrame:

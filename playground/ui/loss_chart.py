@@ -15,13 +15,15 @@ import gradio as gr
 import pandas as pd
 
 Y = "scaled"  # a plain field name: Vega-Lite reads dots, brackets and some punctuation in field names as paths
-LABEL = "Losses, each scaled to its own range (0 = its min so far, 1 = its max); hover for the values"
+LABEL = "{what}, each scaled to its own range (0 = its min so far, 1 = its max); hover for the values"
 TOOLTIP = ["series", "step", "value"]
 
 
-def loss_plot(height: int) -> gr.LinePlot:
-    """The loss chart of the Train tab and the Lab (fed with ``loss_frame``)."""
-    return gr.LinePlot(x="step", y=Y, color="series", label=LABEL, tooltip=TOOLTIP, height=height)
+def loss_plot(height: int, logged_kind: str = "loss") -> gr.LinePlot:
+    """The loss chart of the Train tab and the Lab (fed with ``loss_frame``); ``logged_kind`` as the family
+    declares it ("" for statistics that are not losses)."""
+    what = "Losses" if logged_kind == "loss" else "Logged values"
+    return gr.LinePlot(x="step", y=Y, color="series", label=LABEL.format(what=what), tooltip=TOOLTIP, height=height)
 
 
 def loss_frame(rows: list[tuple[int, str, float]]) -> pd.DataFrame:

@@ -75,6 +75,7 @@ class GMM(pg.ModelFamily):
     name = "gmm"
     title = "GMM (EM)"
     headline_metrics = ("held-out log-likelihood (per point)",)
+    logged_kind = ""  # statistics of the EM steps (log-likelihood, drops), not losses
     description = ("A mixture of Gaussians on 2-D points, fitted by expectation–maximisation: the E-step gives each "
                    "point its responsibilities (how much each component explains it), the M-step refits every "
                    "component to the points it is responsible for in closed form, and the log-likelihood never "

@@ -97,6 +97,7 @@ class MCMC(pg.ModelFamily):
     name = "mcmc"
     title = "MCMC"
     headline_metrics = ("acceptance", "ESS per second", "KL to target (grid)")
+    logged_kind = ""  # statistics of the chains (acceptance, ESS, KL), not losses
     description = ("Markov chains that sample a 2-D density known only up to a constant, p(x) ∝ exp(−E(x)): "
                    "random-walk Metropolis, Langevin (MALA) and Hamiltonian Monte Carlo, each with a Metropolis "
                    "correction that makes the target the chain's stationary distribution. A step moves every chain "
