@@ -15,7 +15,7 @@ from .contracts import (
     TaskResult,
     TrainConfig,
 )
-from .data import DatasetInfo, DataSpec, ImageData, PointData
+from .data import DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData
 from .errors import (
     ConfigError,
     DataError,
@@ -39,8 +39,8 @@ from .run import Run
 __all__ = [
     "BINARISED", "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec",
     "DatasetInfo", "Ellipse", "Extent", "Field", "ImageData", "ImageInput", "ImageView", "InputError", "Marker",
-    "ModelFamily", "ModelState", "NO_OPTIMISER", "Parent", "PlaygroundError", "PluginError", "PointData", "Points",
-    "Polyline", "Run",
+    "MixtureDensity", "ModelFamily", "ModelState", "NO_OPTIMISER", "Parent", "PlaygroundError", "PluginError",
+    "PointData", "Points", "Polyline", "Run",
     "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
     "image_param", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor", "point_metrics", "quality_report",
     "render_2d",
@@ -49,8 +49,10 @@ __version__ = "0.1.0"
 
 # The in-process API for notebooks and a plugin's own tests, imported on first use (the engine and registry pull
 # in more than a plugin file needs at import time): pg.Registry, pg.Trainer, pg.load_model, pg.Loader,
-# pg.conformance.
-_LAZY = {"Registry": ("registry", "Registry"), "Trainer": ("engine", "Trainer"), "load_model": ("models", "load_model"),
+# pg.conformance, pg.fitted_tensors (a family's weights reference → its module tensors, e.g. for a dataset drawn
+# from a fitted model).
+_LAZY = {"fitted_tensors": ("weights", "fitted_tensors"), "Registry": ("registry", "Registry"),
+         "Trainer": ("engine", "Trainer"), "load_model": ("models", "load_model"),
          "Loader": ("inference", "Loader"), "conformance": ("conformance", None)}
 
 

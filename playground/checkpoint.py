@@ -159,6 +159,15 @@ def metadata_problem(meta: Any) -> str:
     return ""
 
 
+def module_tensors(path: str | Path, family: str) -> dict[str, torch.Tensor]:
+    """A ``family`` checkpoint's module tensors, named as in its modules' state_dict (no model is built)."""
+    p = model_file(path)
+    meta = read_metadata(p)
+    if meta["family"] != family:
+        raise WeightsError(f"{p}: holds a {meta['family']!r} model, not {family!r}.")
+    return {k[len("model."):]: v for k, v in read_tensors(p).items() if k.startswith("model.")}
+
+
 def read_tensors(p: Path) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(p), "pt") as f:

@@ -35,10 +35,13 @@ class StreamData:
         return DataInfo(channels=self.data.channels, size=self.spec.size, num_classes=self.data.num_classes)
 
     def describe(self) -> dict[str, Any]:
-        """The data spec as stored with the model; 2-D data adds its modes and spread (for mode metrics)."""
+        """The data spec as stored with the model; 2-D data adds its modes and spread (for mode metrics) and its
+        exact density where the dataset declares one."""
         out = self.spec.to_dict()
         if isinstance(self.data, PointData) and self.data.modes is not None:
             out.update(modes=[[round(float(a), 6) for a in m] for m in self.data.modes.cpu()], sigma=self.data.sigma)
+        if isinstance(self.data, PointData) and self.data.density is not None:
+            out.update(density=self.data.density.to_dict())
         return out
 
     def items(self) -> tuple[torch.Tensor, torch.Tensor | None]:

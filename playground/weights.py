@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CONFIG_FILE, MODEL_FILE, read_metadata
+from .checkpoint import CONFIG_FILE, MODEL_FILE, module_tensors, read_metadata
 from .contracts import ModelState
 from .errors import WeightsError
 
@@ -262,3 +262,10 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def fitted_tensors(family: str, ref: str) -> dict[str, torch.Tensor]:
+    """The module tensors of ``family``'s weights ``ref`` (shipped, run/NAME or import/NAME), named as in the
+    modules' state_dict: for a plugin that builds something from its own family's fitted model without the
+    registry (a dataset drawn from a fitted mixture)."""
+    return module_tensors(resolve(family, ref), family)

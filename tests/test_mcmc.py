@@ -191,6 +191,33 @@ def test_kde_target_for_a_dataset_without_an_energy(registry, tmp_path):
     assert fam.learning_score(t.state, held) < 0.5
 
 
+def test_the_fitted_gmm_is_a_target_with_its_exact_density(registry, tmp_path):
+    """gmm:ring8 (the shipped EM fit) is a dataset of its exact samples that declares the mixture as its density;
+    the run stores that density with its data description, so the target is the GMM itself (not a KDE) and the
+    checkpoint needs no GMM weights to be sampled later. HMC's chains then cover it like the exact samples do."""
+    from playground.inference import model_cache
+    from playground.models import load_model
+
+    gmm = model_cache().get(registry, "gmm", "ring8", torch.device("cpu")).modules["mixture"]
+    data = load_dataset(registry.datasets, DataSpec("gmm:ring8"))
+    assert data.density is not None and len(data.points) == 20_000
+    probe = torch.randn(50, 2, dtype=torch.float64) * 2
+    assert torch.allclose(data.density.log_prob(probe), gmm.log_prob(probe), atol=1e-9)
+    t = Trainer(registry, "mcmc", {"dataset": "gmm:ring8", "sampler": "hmc", "step_size": 0.05, "steps": 300,
+                                   "start": "spread", "chains": 64, "log_every": 300}, out_dir=tmp_path, device="cpu")
+    t.run()
+    fam = registry.family("mcmc")
+    target = fam.target(t.state)
+    assert target.exact and torch.allclose(-target.energy(probe), gmm.log_prob(probe), atol=1e-9)
+    held = load_dataset(registry.datasets, DataSpec("gmm:ring8", split="test")).points
+    assert fam.learning_score(t.state, held) < 0.5
+    again = load_model(registry, tmp_path)  # the density came back with the checkpoint's data description
+    assert torch.allclose(-fam.target(again).energy(probe), gmm.log_prob(probe), atol=1e-9)
+    with pytest.raises(DataError, match="Available: moons, ring8"):
+        load_dataset(registry.datasets, DataSpec("gmm:nope"))
+    assert "gmm:ring8" in offered_names(registry.datasets, "points")
+
+
 def test_tasks_on_shipped_weights(registry):
     res = run_task(registry, "mcmc", "banana-hmc", "generate", {"n": 1000, "burn_in": 10})
     assert res.values["acceptance"] > 0.6

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 from ..errors import DataError
 from .access import FOLDER_PREFIX, FolderAccess
-from .core import DatasetInfo, DataSpec, ImageData, PointData, convert_channels
+from .core import DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData, convert_channels
 from .external import load_image_folder
 from .points_csv import CSV_PREFIX, load_points_csv
 
-__all__ = ["DataSpec", "DatasetInfo", "ImageData", "PointData", "load_dataset", "find_dataset", "offered_names",
-           "FOLDER_PREFIX", "CSV_PREFIX", "FolderAccess"]
+__all__ = ["DataSpec", "DatasetInfo", "ImageData", "MixtureDensity", "PointData", "load_dataset", "find_dataset",
+           "offered_names", "FOLDER_PREFIX", "CSV_PREFIX", "FolderAccess"]
 
 
 def find_dataset(datasets: Mapping[str, DatasetInfo], name: str) -> DatasetInfo | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,13 +80,53 @@ class ImageData:
                                    factors=pick(self.factors))
 
 
+@dataclass(frozen=True)
+class MixtureDensity:
+    """A 2-D dataset's exact density when it is a Gaussian mixture, p(x) = Σ_k π_k N(x | μ_k, Σ_k): declared by
+    the dataset, stored with a model's data description (JSON), so a family can use the density itself (an MCMC
+    sampler targets it) rather than an estimate from the points. Float64."""
+
+    weights: torch.Tensor  # K, summing to 1
+    means: torch.Tensor  # K×2
+    covariances: torch.Tensor  # K×2×2, positive definite
+
+    def __post_init__(self) -> None:
+        k = self.weights.shape[0] if self.weights.ndim == 1 else -1
+        if k < 1 or self.means.shape != (k, 2) or self.covariances.shape != (k, 2, 2):
+            raise DataError(f"A mixture density needs K weights, K×2 means and K×2×2 covariances; got "
+                            f"{tuple(self.weights.shape)}, {tuple(self.means.shape)}, {tuple(self.covariances.shape)}.")
+        if torch.linalg.cholesky_ex(self.covariances.double())[1].any():
+            raise DataError("A mixture density's covariances must be positive definite.")
+
+    def log_prob(self, xy: torch.Tensor) -> torch.Tensor:
+        """log p at points of shape …×2 (float64)."""
+        xy = xy.double()
+        chol = torch.linalg.cholesky(self.covariances.double().to(xy.device))
+        diff = (xy.reshape(-1, 1, 2) - self.means.double().to(xy.device)).unsqueeze(-1)  # N×K×2×1
+        sol = torch.linalg.solve_triangular(chol.expand(diff.shape[0], -1, -1, -1), diff, upper=False)
+        maha = sol.pow(2).sum((-2, -1))  # N×K
+        log_det = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
+        log_w = self.weights.double().to(xy.device).clamp_min(1e-300).log()
+        lp = torch.logsumexp(log_w - 0.5 * (2 * math.log(2 * math.pi) + log_det + maha), dim=1)
+        return lp.reshape(xy.shape[:-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights.tolist(), "means": self.means.tolist(),
+                "covariances": self.covariances.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MixtureDensity:
+        return cls(*(torch.tensor(d[k], dtype=torch.float64) for k in ("weights", "means", "covariances")))
+
+
 @dataclass
 class PointData:
-    """2-D points (toy distributions) with their mode centres and spread."""
+    """2-D points (toy distributions) with their mode centres and spread, and their exact density when known."""
 
     points: torch.Tensor  # N×2 float
     modes: torch.Tensor | None = None  # M×2 float
     sigma: float = 0.0
+    density: MixtureDensity | None = None
 
     def __len__(self) -> int:
         return self.points.shape[0]

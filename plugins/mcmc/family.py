@@ -31,8 +31,8 @@ ACCEPTANCE, KL, ESS, DELTA_H = "acceptance", "KL to target (grid)", "ESS (all ch
 @dataclass
 class MCMCConfig(pg.TrainConfig):
     dataset: str = pg.param("banana", help="The target density: banana, donut, mixture, energy:E(x, y) typed as "
-                            "a formula, or any 2-D dataset (sampled through a kernel density estimate of its "
-                            "points).", label="target")
+                            "a formula, a fitted Gaussian mixture (gmm:ring8, gmm:moons, gmm:run/NAME), or any 2-D "
+                            "dataset (sampled through a kernel density estimate of its points).", label="target")
     steps: int = pg.param(500, min=1, max=1_000_000, help="Transitions of every chain.", label="transitions")
     sampler: str = pg.param("metropolis", choices=tuple(SAMPLERS), help="metropolis: random walk; mala: Langevin "
                             "steps with a Metropolis correction; hmc: Hamiltonian Monte Carlo (leapfrog "
@@ -112,7 +112,8 @@ class MCMC(pg.ModelFamily):
                  "ridge while HMC sweeps it (compare *ESS* at equal transitions). On **mixture** the random walk "
                  "stays in the mode it found. Raise the step size to 1.5: acceptance collapses for the random "
                  "walk, and HMC's energy error |ΔH| grows (it is O(s²)). Type a target of your own as "
-                 f"`{ENERGY_EXAMPLE}`.")
+                 f"`{ENERGY_EXAMPLE}`, or sample the Gaussian mixture EM fitted (GMM tab) with **gmm:ring8**: its "
+                 "components are narrow (σ ≈ 0.05), so try step size 0.05.")
     tasks = (
         pg.Task("generate", "Sample", SampleIn, "Continue the chains and collect points, over the target's density "
                 "and its exact samples, with acceptance, effective sample size (per second) and the KL on a grid.",
@@ -152,7 +153,8 @@ class MCMC(pg.ModelFamily):
             ch.positions.copy_(anchor + 0.02 * width * noise)
 
     def target(self, state: pg.ModelState) -> Target:
-        return target_for(state.data["name"], state.modules["chains"].kde, state.config.bandwidth)
+        return target_for(state.data["name"], state.modules["chains"].kde, state.config.bandwidth,
+                          state.data.get("density"))
 
     def sampler(self, state: pg.ModelState) -> Sampler:
         return SAMPLERS[state.config.sampler]

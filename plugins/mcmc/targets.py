@@ -9,6 +9,8 @@ A target is an energy E(x) with p(x) ∝ exp(−E(x)). Built in:
   rarely crosses between them, Hamiltonian trajectories sometimes do.
 * ``energy:EXPR``: any E(x, y) typed as text (``expression.py``: a whitelist, never ``eval``); its exact
   samples are drawn from the density tabulated on a fine grid.
+* a dataset that declares its exact density (``gmm:ring8``, a fitted Gaussian mixture, stored with the run's data
+  description): that density.
 * any other 2-D dataset (ring8, moons …): a Gaussian kernel density estimate of its points (bandwidth a
   setting), so every point set the playground knows can be sampled from.
 """
@@ -18,10 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from playground.data import DataSpec, PointData
+from playground.data import DataSpec, MixtureDensity, PointData
 from playground.errors import DataError
 
 from .expression import parse_energy
@@ -160,10 +163,15 @@ def kde_energy(points: torch.Tensor, bandwidth: float) -> Energy:
     return energy
 
 
-def target_for(dataset: str, kde_points: torch.Tensor, bandwidth: float) -> Target:
-    """The density a run samples from: the dataset's own energy where it has one, else a KDE of its points."""
+def target_for(dataset: str, kde_points: torch.Tensor, bandwidth: float,
+               density: dict[str, Any] | None = None) -> Target:
+    """The density a run samples from: the dataset's own energy where it has one (built in, typed, or declared
+    with the data as ``density``), else a KDE of its points."""
     if dataset in EXACT:
         return Target(dataset, EXACT[dataset], True)
     if dataset.startswith(ENERGY_PREFIX):
         return Target(dataset, parse_energy(expression_of(dataset)), True)
+    if density is not None:
+        mixture = MixtureDensity.from_dict(density)
+        return Target(dataset, lambda xy: -mixture.log_prob(xy), True)
     return Target(dataset, kde_energy(kde_points.double(), bandwidth), False)
