@@ -325,6 +325,36 @@ def test_lab_bad_settings_are_clear_errors(server):
         client.predict(5000, api_name="/gan2d_lab_step")
 
 
+def test_lab_takes_points_uploaded_or_drawn_in_the_page(server, tmp_path):
+    """A visitor's CSV (or drawing) goes into the playground's store as points:HASH (no server path involved), the
+    Data picker switches to it, and a lab run trains on exactly those points."""
+    client, _, root = server
+    rows = np.random.default_rng(0).normal(size=(200, 2)) * [2.0, 0.3] + [1.0, -1.0]
+    csv = tmp_path / "mine.csv"
+    csv.write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in rows))
+    picked, message = client.predict(handle_file(str(csv)), None, api_name="/gan2d_lab_points")
+    assert picked.startswith("points:") and "160 training points" in message
+    assert (root / "home" / "points" / f"{picked[len('points:'):]}.csv").is_file()
+    again, _ = client.predict(handle_file(str(csv)), None, api_name="/gan2d_lab_points")
+    assert again == picked  # named by content
+    _, plot_a, _, status, table, _, _ = client.predict(picked, *LAB_RESET[1:], api_name="/gan2d_lab_reset")
+    assert plot_a and table["data"][0][0] == "A"
+    canvas = np.full((100, 100, 4), 255, np.uint8)
+    canvas[20:80, 48:52, :3] = 0  # one vertical stroke
+    Image.fromarray(canvas).save(tmp_path / "drawn.png")
+    drawn, message = client.predict(None, {"background": None, "layers": [], "composite":
+                                           handle_file(str(tmp_path / "drawn.png"))}, api_name="/gan2d_lab_points")
+    assert drawn.startswith("points:") and drawn != picked
+    with pytest.raises(AppError, match="Upload a CSV of x,y rows or draw"):
+        client.predict(None, None, api_name="/gan2d_lab_points")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3,oops\n")
+    with pytest.raises(AppError, match="line 3: expected two numbers"):
+        client.predict(handle_file(str(bad)), None, api_name="/gan2d_lab_points")
+    with pytest.raises(AppError, match="not a stored-points name"):
+        client.predict("points:../../etc/passwd", *LAB_RESET[1:], api_name="/gan2d_lab_reset")
+
+
 @pytest.mark.parametrize("ref", ["/etc", "run/../../../etc", "../gan/digits", "import/x/y"])
 def test_every_endpoint_refuses_path_like_weights(server, ref, digit_png):
     """Inference, evaluation, quality, cards, Hub push, resume and the lab: one check (weights.resolve) for all."""

@@ -139,3 +139,33 @@ def test_image_folder_errors(registry, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(pg.DataError, match="None of the 1 image files .* could be read: bad.png"):
         load(registry, f"folder:{tmp_path}")
+
+
+def test_points_from_the_page_are_stored_by_content_and_a_drawing_becomes_its_ink(registry, tmp_path, monkeypatch):
+    from playground.data import FolderAccess, points_from_drawing, store_points
+
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
+    canvas = np.full((100, 200, 4), 255, np.uint8)  # wider than tall: the long side spans [-2, 2]
+    canvas[10:30, 10:20, :3] = 0  # a block of ink at the top left
+    canvas[60:70, 150:160, 3] = 0  # transparent (dark RGB, alpha 0): not ink
+    pts = points_from_drawing(canvas)
+    assert len(pts) == 200 and (pts[:, 0] < -1.5).all() and (pts[:, 1] > 0.4).all() and (pts[:, 1] < 0.8).all()
+    name = store_points(pts)
+    assert name == store_points(pts.clone()) and name.startswith("points:")  # the same points, the same name
+    train, test = (load_dataset(registry.datasets, DataSpec(name, split=s)).points for s in ("train", "test"))
+    assert len(train) == 160 and len(test) == 40
+    assert torch.equal(torch.cat([train, test]).sort(0).values, pts.sort(0).values)
+    web = FolderAccess()  # a server that reads no files for visitors still takes stored points
+    assert web.check("Data", name, ["ring8"]) == name
+    for bad, match in (("points:../../etc/passwd", "not a stored-points name"),
+                       ("points:0123456789abcdef", "no such points")):
+        with pytest.raises(pg.DataError, match=match):
+            load_dataset(registry.datasets, DataSpec(bad))
+    with pytest.raises(pg.DataError, match="draw more"):
+        points_from_drawing(np.full((50, 50), 255, np.uint8))
+    with pytest.raises(pg.DataError, match="NaN"):
+        store_points(torch.full((20, 2), float("nan")))
+    fit = pg.Trainer(registry, "gmm", {"dataset": name, "components": 2, "steps": 5}, out_dir=tmp_path / "gmm",
+                     device="cpu")
+    fit.run()
+    assert fit.state.data["name"] == name

@@ -9,9 +9,11 @@ from .access import FOLDER_PREFIX, FolderAccess
 from .core import DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData, convert_channels
 from .external import load_image_folder
 from .points_csv import CSV_PREFIX, load_points_csv
+from .stored_points import POINTS_PREFIX, load_stored_points, points_from_drawing, store_csv, store_points
 
 __all__ = ["DataSpec", "DatasetInfo", "ImageData", "MixtureDensity", "PointData", "load_dataset", "find_dataset",
-           "offered_names", "FOLDER_PREFIX", "CSV_PREFIX", "FolderAccess"]
+           "offered_names", "FOLDER_PREFIX", "POINTS_PREFIX", "points_from_drawing", "store_csv", "store_points",
+           "CSV_PREFIX", "FolderAccess"]
 
 
 def find_dataset(datasets: Mapping[str, DatasetInfo], name: str) -> DatasetInfo | None:
@@ -32,17 +34,19 @@ def offered_names(datasets: Mapping[str, DatasetInfo], kind: str | None = None, 
 
 
 def load_dataset(datasets: Mapping[str, DatasetInfo], spec: DataSpec) -> ImageData | PointData:
-    """Load ``spec`` from the registered datasets, an image folder given as ``folder:PATH`` or 2-D points in a CSV
-    file given as ``csv:PATH``."""
+    """Load ``spec`` from the registered datasets, an image folder given as ``folder:PATH``, 2-D points in a CSV
+    file given as ``csv:PATH``, or points uploaded or drawn in the page (``points:HASH``, from the store)."""
     if spec.name.startswith(FOLDER_PREFIX):
         return convert_channels(load_image_folder(spec.name[len(FOLDER_PREFIX):], spec, spec.channels), spec.channels)
     if spec.name.startswith(CSV_PREFIX):
         return load_points_csv(spec.name[len(CSV_PREFIX):], spec)
+    if spec.name.startswith(POINTS_PREFIX):
+        return load_stored_points(spec)
     info = find_dataset(datasets, spec.name)
     if info is None:
         known = ", ".join(sorted(datasets)) or "none"
-        raise DataError(f"Unknown dataset {spec.name!r}. Registered: {known}; or use folder:PATH (images) or "
-                        "csv:PATH (2-D points).")
+        raise DataError(f"Unknown dataset {spec.name!r}. Registered: {known}; or use folder:PATH (images), "
+                        "csv:PATH (2-D points) or points uploaded or drawn in the Lab (points:…).")
     if spec.size < 8 or spec.size > 512:
         raise DataError(f"Image size {spec.size} is outside 8..512.")
     data = info.load(spec)

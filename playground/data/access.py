@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .points_csv import CSV_PREFIX
+from .stored_points import POINTS_PREFIX
 
 FOLDER_PREFIX = "folder:"
 SERVER_PATHS = {FOLDER_PREFIX: "folder", CSV_PREFIX: "file"}  # dataset names that read the server's disk
@@ -59,6 +60,8 @@ class FolderAccess:
         listed = ", ".join(known) or "none"
         if not name:
             raise DataError(f"{what}: choose a dataset ({listed}).")
+        if name.startswith(POINTS_PREFIX):
+            return name  # the playground's own store, by content hash: nothing of the server's disk (its loader checks)
         prefix = next((p for p in SERVER_PATHS if name.startswith(p)), None)
         if prefix is None:
             head, colon, _ = name.partition(":")

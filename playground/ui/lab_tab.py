@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..contracts import ModelFamily
-from ..data import FolderAccess, offered_names
+from ..data import DataSpec, FolderAccess, load_dataset, offered_names, points_from_drawing, store_csv, store_points
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import ParamSpec, param, param_specs, settable_specs, validate_value
@@ -75,6 +77,13 @@ class LabPanel:
             with gr.Column(scale=1, min_width=300):
                 dataset = gr.Dropdown(point_sets, value=fam.config.dataset if fam.config.dataset in point_sets
                                       else point_sets[0], label="Data", allow_custom_value=True)
+                with gr.Accordion("Your points: upload a CSV or draw them", open=False):
+                    points_file = gr.File(label="CSV of x,y rows", file_types=[".csv"], type="filepath",
+                                          elem_id=f"{self.name}-lab-points-file")
+                    points_drawing = gr.Sketchpad(type="filepath", image_mode="RGBA", canvas_size=(280, 280),
+                                                  height=320, label="…or draw them (each inked pixel is a point)",
+                                                  elem_id=f"{self.name}-lab-points-draw")
+                    use_points = gr.Button("Use my points", size="sm", elem_id=f"{self.name}-lab-points-use")
                 compare = []
                 if self.compare_spec is not None:
                     s = self.compare_spec
@@ -133,6 +142,25 @@ class LabPanel:
                 variants, starts = variants[:1], starts[:1]
             new = LabSession.create(self.registry, self.name, values, variants, starts)
             return (new, gr.Timer(active=False), *self._views(new, []))
+
+        @user_errors
+        def points_fn(upload: str | None, drawing: Any) -> tuple:
+            """Keep the user's points in the store and pick them as the Data (``points:HASH``)."""
+            if upload:
+                name = store_csv(upload)
+            else:
+                composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
+                if composite is None:
+                    raise ConfigError("Upload a CSV of x,y rows or draw some points first.")
+                with Image.open(composite) as im:
+                    name = store_points(points_from_drawing(np.asarray(im.convert("RGBA"))), "Your drawing")
+            n = len(load_dataset(self.registry.datasets, DataSpec(name)).points)
+            return (name,  # the picker takes typed names, so the API gets the plain name back
+                    f"Data is now **{name}** ({n} training points). Press **New runs** to train on it; the name "
+                    "works in every 2-D family, the API and the CLI on this machine.")
+
+        use_points.click(points_fn, [points_file, points_drawing], [dataset, status],
+                         api_name=f"{self.name}_lab_points", **LAB)
 
         def step_fn(part: str) -> Any:
             @user_errors
