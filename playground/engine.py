@@ -40,7 +40,7 @@ class Progress:
     family: str
     total: int
     step: int = 0
-    status: str = "starting"  # starting | running | stopping | stopped | finished | failed
+    status: str = "starting"  # starting | running | stopping | stopped | paused | finished | failed
     message: str = ""
     notes: list[str] = field(default_factory=list)  # what the user should know but need not stop for (skipped files)
     losses: list[tuple[int, str, float]] = field(default_factory=list)
@@ -121,6 +121,11 @@ class Trainer:
             check_batch(self.registry, self.family, self.cfg, streams, self.device)
         self._streams = streams
 
+    @property
+    def stopping(self) -> bool:
+        """Stop was asked for (a burst driver checks it between bursts)."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Ask the loop to stop after the current step; it writes a checkpoint first."""
         self._stop.set()
@@ -155,11 +160,14 @@ class Trainer:
         self.dist.barrier()
         return path
 
-    def run(self) -> Progress:
-        """Run to ``cfg.steps`` (or Stop); raises TrainingError/DataError/ConfigError with a user message."""
+    def run(self, *, seconds: float | None = None, steps: int | None = None) -> Progress:
+        """Run to ``cfg.steps`` (or Stop); raises TrainingError/DataError/ConfigError with a user message.
+
+        ``seconds``/``steps`` bound this call (a burst, as ZeroGPU allows): past either, the run writes its
+        checkpoint and ends "paused"; resuming from that checkpoint continues it exactly."""
         p = self.progress
         try:
-            self._run()
+            self._run(seconds, steps)
             if self.state is not None and self.channels_last:
                 # Hand back the layout a loaded checkpoint has, so both compute bit-identical outputs.
                 self.state.modules.to(memory_format=torch.contiguous_format)
@@ -172,7 +180,7 @@ class Trainer:
             self._emit()
         return p
 
-    def _run(self) -> None:
+    def _run(self, seconds: float | None = None, steps: int | None = None) -> None:
         p, cfg, fam = self.progress, self.cfg, self.family
         self.preflight()
         streams = self._streams
@@ -198,11 +206,19 @@ class Trainer:
         state.modules.train()
         pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         t0, s0 = time.perf_counter(), state.step
+        until = cfg.steps if steps is None else min(cfg.steps, state.step + steps)
         while state.step < cfg.steps:
             if self._stop.is_set():
                 self._flush(pending)
                 self.save(state, streams)
                 p.status, p.message = "stopped", f"Stopped at step {state.step}; checkpoint saved."
+                return
+            if state.step >= until or (seconds is not None and state.step > s0
+                                       and time.perf_counter() - t0 >= seconds):
+                self._flush(pending)
+                p.steps_per_s = (state.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                self.save(state, streams)
+                p.status, p.message = "paused", f"Paused at step {state.step} (end of a burst); checkpoint saved."
                 return
             micro = draw_step(streams, cfg, state.data_generator, rank=self.dist.rank, world=self.dist.world,
                               channels_last=self.channels_last)

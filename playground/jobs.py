@@ -1,13 +1,22 @@
-"""Background training jobs for the app: one at a time per process, polled by the page, so a run
-survives page reloads and closed tabs; Stop is cooperative (the loop checks a flag each step)."""
+"""Training jobs for the app: one at a time per process, polled by the page, so a run survives page reloads and
+closed tabs; Stop is cooperative (the loop checks a flag each step).
+
+Two ways to run one: a background thread (a laptop, a GPU server, a CPU Space), or **bursts** (a ZeroGPU Space,
+where only a ``spaces.GPU`` call sees the GPU and a background thread may not use it): the Train button's handler
+chains calls of ``zerogpu.train_burst_on_gpu``, each continuing the run's checkpoint for a bounded time, until the
+run ends, the user presses Stop (it stops after the current burst) or leaves (the run pauses at its checkpoint and
+can be resumed)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import zerogpu
+from .devices import ON_ZEROGPU
 from .engine import Progress, Trainer
 from .errors import PlaygroundError, TrainingError
 from .weights import claim_run_folder, release_run_folder, resolve
@@ -18,7 +27,10 @@ class Job:
     family: str
     name: str
     trainer: Trainer
-    thread: threading.Thread = field(init=False)
+    values: dict[str, Any] = field(default_factory=dict)  # what the run was started with (bursts restart from it)
+    resumed: bool = False  # the folder already held a checkpoint when the job started
+    thread: threading.Thread | None = field(default=None, init=False)
+    bursting: bool = field(default=False, init=False)
     error: str = ""
 
     @property
@@ -29,15 +41,39 @@ class Job:
     def ref(self) -> str:
         return f"run/{self.name}"
 
+    @property
+    def alive(self) -> bool:
+        return self.bursting or (self.thread is not None and self.thread.is_alive())
+
+
+def _merge(p: Progress, burst: zerogpu.Burst) -> None:
+    """A burst's report into the job's Progress (what the page polls)."""
+    p.step, p.total, p.status, p.message = burst.step, burst.total, burst.status, burst.message
+    seen = {(s, n) for s, n, _ in p.losses}
+    p.losses.extend(row for row in burst.losses if (row[0], row[1]) not in seen)
+    p.notes = list(dict.fromkeys([*p.notes, *burst.notes]))
+    p.steps_per_s = burst.steps_per_s or p.steps_per_s
+    if burst.preview is not None:
+        p.preview, p.preview_step = burst.preview, burst.preview_step
+    if burst.checkpoint:
+        p.checkpoint, p.checkpoint_step = burst.checkpoint, burst.step
+
 
 class TrainingJobs:
-    def __init__(self, registry: Any) -> None:
+    """``bursts``: train in bounded calls of ``burst`` (default: on a ZeroGPU Space) instead of a thread."""
+
+    def __init__(self, registry: Any, *, bursts: bool = ON_ZEROGPU, burst: Callable[..., zerogpu.Burst] | None = None,
+                 burst_seconds: float = zerogpu.BURST_SECONDS) -> None:
         self.registry = registry
+        self.bursts = bursts
+        self._burst = burst or zerogpu.train_burst_on_gpu
+        self.burst_seconds = burst_seconds
+        self._key = zerogpu.register(registry)
         self._jobs: dict[str, Job] = {}  # latest job per family
         self._lock = threading.Lock()
 
     def _busy(self) -> Job | None:
-        return next((j for j in self._jobs.values() if j.thread.is_alive()), None)
+        return next((j for j in self._jobs.values() if j.alive), None)
 
     def running(self) -> Job | None:
         with self._lock:
@@ -64,11 +100,45 @@ class TrainingJobs:
                 if not resume:
                     release_run_folder(out)
                 raise
-            job = Job(family, name, trainer)
-            job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)
+            job = Job(family, name, trainer, dict(values), resumed=bool(resume))
             self._jobs[family] = job
-            job.thread.start()
+            if self.bursts:
+                job.bursting = True  # busy from now on; ``drive`` (the caller's handler) runs the bursts
+                job.progress.status = "running"
+            else:
+                job.thread = threading.Thread(target=self._run, args=(job,), name=f"train-{family}", daemon=True)
+                job.thread.start()
             return job
+
+    def drive(self, job: Job) -> Iterator[Progress]:
+        """Run ``job`` burst by burst (``bursts`` mode), yielding its progress after each; ends when the run is
+        done, failed or stopped, and leaves a paused run resumable when the caller stops iterating."""
+        resume = job.resumed
+        p = job.progress
+        try:
+            while True:
+                if job.trainer.stopping:
+                    p.status, p.message = "stopped", f"Stopped at step {p.step}; checkpoint saved."
+                    yield p
+                    return
+                try:
+                    burst = self._burst(self._key, job.family, job.values, str(job.trainer.out_dir), resume,
+                                        self.burst_seconds)
+                except PlaygroundError as exc:
+                    job.error = str(exc)
+                    p.status, p.message = "failed", job.error
+                    yield p
+                    return
+                _merge(p, burst)
+                resume = True
+                yield p
+                if burst.status != "paused":
+                    return
+        finally:
+            job.bursting = False
+            if p.status in ("running", "paused"):  # the caller left between bursts: the checkpoint is the run
+                p.status = "paused"
+                p.message = f"Paused at step {p.step}; resume {job.ref} to continue."
 
     @staticmethod
     def _run(job: Job) -> None:
@@ -83,7 +153,7 @@ class TrainingJobs:
     def stop(self, family: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(family)
-        if job is not None and job.thread.is_alive():
+        if job is not None and job.alive:
             job.trainer.stop()
         return job
 

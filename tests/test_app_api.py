@@ -345,7 +345,7 @@ def test_lab_takes_points_uploaded_or_drawn_in_the_page(server, tmp_path):
     drawn, message = client.predict(None, {"background": None, "layers": [], "composite":
                                            handle_file(str(tmp_path / "drawn.png"))}, api_name="/gan2d_lab_points")
     assert drawn.startswith("points:") and drawn != picked
-    with pytest.raises(AppError, match="Upload a CSV of x,y rows or draw"):
+    with pytest.raises(AppError, match="upload a points file .* or draw points"):
         client.predict(None, None, api_name="/gan2d_lab_points")
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n1,2\n3,oops\n")

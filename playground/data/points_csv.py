@@ -47,8 +47,8 @@ def read_points(path: str | Path) -> torch.Tensor:
                 rows.append((values[0], values[1]))
                 if len(rows) > MAX_POINTS:
                     raise DataError(f"{path.name}: more than {MAX_POINTS:,} points.")
-    except UnicodeDecodeError:
-        raise DataError(f"{path.name}: not a text CSV file.") from None
+    except (UnicodeDecodeError, csv.Error):  # binary bytes, NUL characters
+        raise DataError(f"{path.name}: not a text CSV file of x,y rows.") from None
     points = torch.tensor(rows, dtype=torch.float32).reshape(-1, 2)
     if len(points) < MIN_POINTS:
         raise DataError(f"{path.name}: {len(points)} points; a dataset needs at least {MIN_POINTS}.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -23,10 +25,10 @@ def user_errors(fn: Any) -> Any:
     Anything else is a bug: its traceback goes to the server log and the user gets a message that says so, in
     words that do not depend on the launch's ``show_error`` (and without server paths from the exception)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    @contextlib.contextmanager
+    def translated() -> Iterator[None]:
         try:
-            return fn(*args, **kwargs)
+            yield
         except PlaygroundError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except gr.Error:
@@ -36,6 +38,19 @@ def user_errors(fn: Any) -> Any:
             raise gr.Error(f"{UNEXPECTED} in {getattr(fn, '__name__', 'this action')} ({type(exc).__name__}); "
                            "nothing was changed. This is a bug: the server log has the details.",
                            print_exception=False) from None
+
+    if inspect.isgeneratorfunction(fn):  # a streaming handler (training bursts): its errors arise while iterating
+        @functools.wraps(fn)
+        def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with translated():
+                yield from fn(*args, **kwargs)
+
+        return streaming
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with translated():
+            return fn(*args, **kwargs)
 
     return wrapper
 

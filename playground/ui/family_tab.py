@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from .. import zerogpu
 from ..contracts import ModelFamily
 from ..data import FolderAccess, offered_names
 from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
-from ..inference import QualityInputs, run_evaluate, run_quality, run_task
-from ..jobs import TrainingJobs
+from ..inference import QualityInputs
+from ..jobs import Job, TrainingJobs
 from ..params import ImageInput, ParamSpec, param, param_specs, settable_specs, validate_value
 from ..weights import import_file, list_weights, resolve
 from . import loss_chart
@@ -49,6 +51,7 @@ class FamilyTab:
     def __init__(self, registry: Any, family: ModelFamily, jobs: TrainingJobs,
                  folders: FolderAccess | None = None) -> None:
         self.registry, self.family, self.jobs = registry, family, jobs
+        self.gpu_key = zerogpu.register(registry)  # GPU work goes through zerogpu (a no-op wrapper off ZeroGPU)
         self.folders = folders if folders is not None else FolderAccess()
         self.name = family.name
         self.image_datasets = [n for n, d in registry.datasets.items() if d.kind == "image"]
@@ -103,7 +106,8 @@ class FamilyTab:
         def handler(weights: str, *vals: Any) -> tuple:
             # run_task checks the inputs before it resolves the weights (so even a family without weights names a
             # bad input), and resolving is where every reference is checked.
-            result = run_task(self.registry, self.name, weights, task.name, self._checked(collect(vals), specs))
+            result = zerogpu.task_on_gpu(self.gpu_key, self.name, weights, task.name,
+                                         self._checked(collect(vals), specs))
             out = (gallery_value(result), result.values)
             if task.chart:
                 out += (chart_update(result.chart, task.chart),)
@@ -184,8 +188,7 @@ class FamilyTab:
 
         n_streams = len(pickers)
 
-        @user_errors
-        def start_fn(*vals: Any) -> str:
+        def start_job(*vals: Any) -> Job:
             datasets, resume_ref, rest = vals[:n_streams], vals[n_streams], vals[n_streams + 1:]
             values = {**dict(zip(fields, datasets, strict=True)),
                       **{s.name: v for s, v in zip(ordered, rest, strict=True)}}
@@ -198,11 +201,25 @@ class FamilyTab:
                 job = self.jobs.start(self.name, keep, resume=resume_ref)
             else:
                 job = self.jobs.start(self.name, values)
-            return f"Started {job.ref}."
+            return job
+
+        if self.jobs.bursts:
+            @user_errors
+            def start_fn(*vals: Any) -> Iterator[str]:
+                job = start_job(*vals)
+                yield f"Started {job.ref}: training in GPU bursts of up to {self.jobs.burst_seconds:.0f} s."
+                for p in self.jobs.drive(job):
+                    yield f"{job.ref} · {p.status} · step {p.step}/{p.total}"
+        else:
+            @user_errors
+            def start_fn(*vals: Any) -> str:
+                return f"Started {start_job(*vals).ref}."
 
         def stop_fn() -> str:
             job = self.jobs.stop(self.name)
-            return "Stopping…" if job is not None and job.thread.is_alive() else "Nothing is training."
+            if job is None or not job.alive:
+                return "Nothing is training."
+            return "Stopping after this burst…" if self.jobs.bursts else "Stopping…"
 
         def status_fn() -> tuple:
             return self._status()
@@ -274,7 +291,8 @@ class FamilyTab:
         @user_errors
         def evaluate_fn(weights: str, *vals: Any, progress: gr.Progress = gr.Progress()) -> tuple:
             progress(0, desc="Evaluating")
-            result = run_evaluate(self.registry, self.name, weights, self._checked(collect(vals), specs))  # as run_task
+            result = zerogpu.evaluate_on_gpu(self.gpu_key, self.name, weights,  # as run_task
+                                             self._checked(collect(vals), specs))
             return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
 
         api_parameters(evaluate_fn, ["weights", *collect.names])
@@ -311,7 +329,7 @@ class FamilyTab:
             for w in weights:
                 checked_ref(self.name, w)
             progress(0, desc=f"Sampling and scoring {len(weights)} checkpoint(s)")
-            results = run_quality(self.registry, self.name, weights, n_, seed_)
+            results = zerogpu.quality_on_gpu(self.gpu_key, self.name, weights, n_, seed_)
             return quality_outputs(self.registry, results)
 
         run.click(quality_fn, [pick, n, seed], [table, note, hist, nn_gallery], api_name=f"{self.name}_quality", **GPU)

@@ -78,10 +78,12 @@ class LabPanel:
                 dataset = gr.Dropdown(point_sets, value=fam.config.dataset if fam.config.dataset in point_sets
                                       else point_sets[0], label="Data", allow_custom_value=True)
                 with gr.Accordion("Your points: upload a CSV or draw them", open=False):
-                    points_file = gr.File(label="CSV of x,y rows", file_types=[".csv"], type="filepath",
+                    # No file_types filter: the reader names what is wrong with any file (Gradio's refusal would
+                    # not say which field it was).
+                    points_file = gr.File(label="Points file (CSV of x,y rows)", type="filepath",
                                           elem_id=f"{self.name}-lab-points-file")
                     points_drawing = gr.Sketchpad(type="filepath", image_mode="RGBA", canvas_size=(280, 280),
-                                                  height=320, label="…or draw them (each inked pixel is a point)",
+                                                  height=320, label="Draw points (each inked pixel is a point)",
                                                   elem_id=f"{self.name}-lab-points-draw")
                     use_points = gr.Button("Use my points", size="sm", elem_id=f"{self.name}-lab-points-use")
                 compare = []
@@ -151,7 +153,8 @@ class LabPanel:
             else:
                 composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
                 if composite is None:
-                    raise ConfigError("Upload a CSV of x,y rows or draw some points first.")
+                    raise ConfigError("Nothing to use yet: upload a points file (CSV of x,y rows) or draw points "
+                                      "first.")
                 with Image.open(composite) as im:
                     name = store_points(points_from_drawing(np.asarray(im.convert("RGBA"))), "Your drawing")
             n = len(load_dataset(self.registry.datasets, DataSpec(name)).points)

@@ -93,7 +93,8 @@ def image_components(spec: ParamSpec) -> tuple[gr.Image, gr.Sketchpad]:
             up = readable(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                    label=sentence_case(spec.label), height=260))
         with gr.Tab("Draw"):
-            sk = readable(gr.Sketchpad(type="filepath", image_mode=None, label="Draw (light background, dark ink)",
+            hint = "optional; light background, dark ink" if spec.optional else "light background, dark ink"
+            sk = readable(gr.Sketchpad(type="filepath", image_mode=None, label=f"Draw ({hint})",
                                        canvas_size=(280, 280), height=320))
     return up, sk
 
