@@ -108,6 +108,27 @@ def test_lab_runs_live_and_pauses(url, browser):
     page.close()
 
 
+def test_the_lab_moves_on_first_open_without_a_click(url, browser):
+    """A first-time visitor who opens the MCMC tab sees its default side-by-side run moving; Pause stops it."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="MCMC").first.click()
+    plot = page.locator("#mcmc-lab-plot-b img").first
+    plot.wait_for(timeout=30_000)
+    seen = {plot.get_attribute("src")}
+    deadline = time.time() + 60
+    while len(seen) < 3 and time.time() < deadline:
+        seen.add(plot.get_attribute("src"))
+        time.sleep(0.1)
+    assert len(seen) >= 3, "the lab did not start by itself"
+    page.locator("#mcmc-lab-pause").click()
+    time.sleep(2)
+    paused = plot.get_attribute("src")
+    time.sleep(2)
+    assert plot.get_attribute("src") == paused
+    page.close()
+
+
 def test_vae_latent_map_updates_live_while_training(url, browser, tmp_path):
     """The VAE's Train tab: its preview is the latent map, and it is redrawn as the model learns."""
     page = browser.new_page(viewport={"width": 1400, "height": 1300})

@@ -55,7 +55,7 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
                 with gr.Tab(fam.title, id=fam.name) as tab:
                     try:
                         with registry.guard(fam.name, "ui"):
-                            FamilyTab(registry, fam, jobs, folders).build()
+                            FamilyTab(registry, fam, jobs, folders).build(tab)
                     except Exception as exc:  # a plugin's UI failed: its tab says so; the app lives on
                         gr.Markdown(f"⚠️ This tab could not be built: {exc}")
                         traceback.print_exc()

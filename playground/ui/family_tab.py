@@ -59,13 +59,14 @@ class FamilyTab:
         self.examples = example_files(registry, family.name)
 
     # -- layout ---------------------------------------------------------------------------------------
-    def build(self) -> None:
+    def build(self, tab: gr.Tab | None = None) -> None:
+        """The family's sub-tabs inside its ``tab`` (opening it starts the Lab's default run the first time)."""
         fam = self.family
         gr.Markdown(f"### {fam.title}\n{fam.description}")
         with gr.Tabs():
             if fam.has_lab:
-                with gr.Tab("Lab", id=f"{self.name}-lab"):
-                    LabPanel(self.registry, fam, self.folders).build()
+                with gr.Tab("Lab", id=f"{self.name}-lab") as lab_tab:
+                    LabPanel(self.registry, fam, self.folders).build(opened_by=[t for t in (tab, lab_tab) if t])
             with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
                 for task in fam.tasks:
                     with gr.Tab(task.title, id=f"{self.name}-{task.name}"):

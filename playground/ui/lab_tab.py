@@ -68,7 +68,9 @@ class LabPanel:
                         *(st.field for st in family.declared_streams), field}
         self.settings = [s for s in specs if s.name not in not_settings]
 
-    def build(self) -> None:
+    def build(self, opened_by: list[gr.Tab] | None = None) -> None:
+        """The lab's layout and events; opening any of ``opened_by`` (its tab, its family's tab) starts the
+        default side-by-side run the first time, so a visitor sees it move without pressing anything."""
         fam = self.family
         point_sets = offered_names(self.registry.datasets, "points")
         refs = [FRESH, *weight_refs(self.name)]
@@ -116,7 +118,8 @@ class LabPanel:
                                       elem_id=f"{self.name}-lab-plot-a")
                     plot_b = gr.Image(label="Run B", type="pil", format="png", height=380, show_label=False,
                                       elem_id=f"{self.name}-lab-plot-b")
-                status = gr.Markdown("Press **New runs**, then **Run** (or step by hand).",
+                status = gr.Markdown("Starting the default runs… (**Pause** stops them; **New runs** starts over "
+                                     "with your settings.)",
                                      elem_id=f"{self.name}-lab-status")
                 table = gr.Dataframe(label="Live numbers", interactive=False, wrap=True,
                                      elem_id=f"{self.name}-lab-table")
@@ -211,6 +214,18 @@ class LabPanel:
         cmp_names = [f"{self.compare_spec.name}_a", f"{self.compare_spec.name}_b"] if compare else []
         api_parameters(reset_fn, ["dataset", *cmp_names, "weights_a", "weights_b", *(s.name for s in self.settings)])
         reset.click(reset_fn, inputs, [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
+
+        @user_errors
+        def autostart_fn(sess: LabSession | None, *vals: Any) -> tuple:
+            if sess is not None:  # this visitor has runs already: opening the tab again changes nothing
+                return (gr.skip(),) * (2 + len(views))
+            new, _, *shown = reset_fn(*vals)
+            new.running = True  # Pause stops it, as after Run
+            return (new, gr.Timer(active=True), *shown)
+
+        for tab in opened_by or []:
+            tab.select(autostart_fn, [session, *inputs], [session, timer, *views], api_visibility="private",
+                       show_progress="hidden", **LAB)
         for part, button in part_buttons.items():  # one update of that part alone
             button.click(step_fn(part), [session], views, api_name=f"{self.name}_lab_step_{part.lower()}", **LAB)
         step_both.click(step_fn("both"), [session, speed], views, api_name=f"{self.name}_lab_step", **LAB)
