@@ -413,6 +413,30 @@ def cmd_new_plugin(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_space_check(args: argparse.Namespace, rest: list[str]) -> int:
+    from . import space_check as sc
+
+    p = argparse.ArgumentParser(prog="playground space-check", description="Will this repository run as a Hugging "
+                                "Face Space (CPU or ZeroGPU)? Checks the README's front matter, requirements.txt's "
+                                "pins, app.py's import order and the shipped files' sizes; then, unless --static, "
+                                "builds a fresh environment as a Space does and runs one task of every family in it.")
+    p.add_argument("--static", action="store_true", help="only the checks that read files (seconds)")
+    p.add_argument("--root", default=str(Path(__file__).resolve().parents[1]), help="the repository (default: this)")
+    p.add_argument("--venv", default=".venv-space", help="where to build the Space-like environment")
+    p.add_argument("--reuse", action="store_true", help="reuse --venv if it exists instead of rebuilding it")
+    a = p.parse_args(rest)
+    root = Path(a.root)
+    findings = sc.static_findings(root)
+    print(sc.report(findings), flush=True)
+    if not a.static and all(f.ok for f in findings):
+        more = sc.build_findings(root, (root / a.venv).resolve(), reuse=a.reuse)
+        print(sc.report(more))
+        findings += more
+    bad = [f for f in findings if not f.ok]
+    print(f"\n{len(findings) - len(bad)} ok, {len(bad)} failed")
+    return 1 if bad else 0
+
+
 def cmd_leaderboard(args: argparse.Namespace, rest: list[str]) -> int:
     from . import leaderboard as lb
 
@@ -462,6 +486,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "serve": (cmd_serve, "run the web app"),
             "bench": (cmd_bench, "speed and memory benchmarks"),
             "leaderboard": (cmd_leaderboard, "every shipped model scored on one protocol (Markdown, JSON)"),
+            "space-check": (cmd_space_check, "will this repository run as a Hugging Face Space (CPU, ZeroGPU)?"),
             "new-plugin": (cmd_new_plugin, "write a working family plugin to start from"),
             "check-plugin": (cmd_check_plugin, "run the conformance checks on a plugins folder")}
 FAMILY_COMMANDS = ("train", "sample", "run", "eval", "card", "import")
