@@ -134,7 +134,8 @@ from playground.registry import get_registry
 from playground.weights import list_weights
 reg = get_registry()
 key = zerogpu.register(reg)
-digit = load_dataset(reg.datasets, DataSpec("digits", split="test")).float_images()[0]
+from playground.images import tensor_to_pil
+digit = tensor_to_pil(load_dataset(reg.datasets, DataSpec("digits", split="test")).float_images()[0])  # an upload
 results = {}
 for name, fam in reg.families.items():
     refs = [w.ref for w in list_weights(name)]
