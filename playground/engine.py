@@ -208,17 +208,15 @@ class Trainer:
         t0, s0 = time.perf_counter(), state.step
         until = cfg.steps if steps is None else min(cfg.steps, state.step + steps)
         while state.step < cfg.steps:
-            if self._stop.is_set():
-                self._flush(pending)
-                self.save(state, streams)
-                p.status, p.message = "stopped", f"Stopped at step {state.step}; checkpoint saved."
-                return
-            if state.step >= until or (seconds is not None and state.step > s0
-                                       and time.perf_counter() - t0 >= seconds):
+            burst_over = state.step >= until or (seconds is not None and state.step > s0
+                                                 and time.perf_counter() - t0 >= seconds)
+            if self._stop.is_set() or burst_over:
                 self._flush(pending)
                 p.steps_per_s = (state.step - s0) / max(time.perf_counter() - t0, 1e-9)
                 self.save(state, streams)
-                p.status, p.message = "paused", f"Paused at step {state.step} (end of a burst); checkpoint saved."
+                p.status, p.message = (("stopped", f"Stopped at step {state.step}; checkpoint saved.")
+                                       if self._stop.is_set() else
+                                       ("paused", f"Paused at step {state.step} (end of a burst); checkpoint saved."))
                 return
             micro = draw_step(streams, cfg, state.data_generator, rank=self.dist.rank, world=self.dist.world,
                               channels_last=self.channels_last)

@@ -46,8 +46,8 @@ class Job:
         return self.bursting or (self.thread is not None and self.thread.is_alive())
 
 
-def _merge(p: Progress, burst: zerogpu.Burst) -> None:
-    """A burst's report into the job's Progress (what the page polls)."""
+def _merge(p: Progress, burst: Progress) -> None:
+    """A burst's Progress (from another process, perhaps) into the job's, which the page polls."""
     p.step, p.total, p.status, p.message = burst.step, burst.total, burst.status, burst.message
     seen = {(s, n) for s, n, _ in p.losses}
     p.losses.extend(row for row in burst.losses if (row[0], row[1]) not in seen)
@@ -56,13 +56,13 @@ def _merge(p: Progress, burst: zerogpu.Burst) -> None:
     if burst.preview is not None:
         p.preview, p.preview_step = burst.preview, burst.preview_step
     if burst.checkpoint:
-        p.checkpoint, p.checkpoint_step = burst.checkpoint, burst.step
+        p.checkpoint, p.checkpoint_step = burst.checkpoint, burst.checkpoint_step
 
 
 class TrainingJobs:
     """``bursts``: train in bounded calls of ``burst`` (default: on a ZeroGPU Space) instead of a thread."""
 
-    def __init__(self, registry: Any, *, bursts: bool = ON_ZEROGPU, burst: Callable[..., zerogpu.Burst] | None = None,
+    def __init__(self, registry: Any, *, bursts: bool = ON_ZEROGPU, burst: Callable[..., Progress] | None = None,
                  burst_seconds: float = zerogpu.BURST_SECONDS) -> None:
         self.registry = registry
         self.bursts = bursts

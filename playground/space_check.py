@@ -36,17 +36,10 @@ class Finding:
 
 
 def front_matter(readme: Path) -> dict[str, str]:
-    """The README's YAML front matter as flat ``key: value`` strings (all a Space's header needs)."""
-    text = readme.read_text(encoding="utf-8")
-    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
-    if not match:
-        return {}
-    out = {}
-    for line in match.group(1).splitlines():
-        key, colon, value = line.partition(":")
-        if colon and not line.startswith((" ", "-")):
-            out[key.strip()] = value.split("#")[0].strip().strip("\"'")
-    return out
+    """The README's YAML front matter (the Space's header), values as text."""
+    from huggingface_hub import metadata_load
+
+    return {k: str(v) for k, v in (metadata_load(readme) or {}).items()}
 
 
 def requirement_pins(requirements: Path) -> dict[str, str]:
@@ -154,18 +147,19 @@ print(json.dumps({"app_built_s": round(built, 2), "families": results}))
 """
 
 
-def build_findings(root: Path, venv: Path, python: str = sys.executable, reuse: bool = False) -> list[Finding]:
-    """A fresh environment as a Space builds it, then the app and one task per family in it, offline."""
+def build_findings(root: Path, venv: Path, reuse: bool = False) -> list[Finding]:
+    """A fresh environment as a Space builds it (with this Python), then the app and one task per family in it,
+    offline."""
     fm = front_matter(root / "README.md")
     out: list[Finding] = []
-    py = f"{sys.version_info.major}.{sys.version_info.minor}" if python == sys.executable else "?"
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
     if py != fm.get("python_version"):
         out.append(Finding(True, "python", f"built with Python {py}; the Space uses {fm.get('python_version')} "
                            "(this machine has no other)"))
     pip = venv / "bin" / "pip"
     t0 = time.perf_counter()
     if not (reuse and pip.exists()):
-        subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         res = subprocess.run([str(pip), "install", "-q", "-r", str(root / "requirements.txt"),
                               f"gradio=={fm.get('sdk_version')}"], capture_output=True, text=True)
         if res.returncode != 0:

@@ -5,7 +5,7 @@ in a forked child process: its arguments and result are pickled, and whatever it
 memory, globals) is lost when it returns. So every function here
 
 * takes plain arguments (names, dicts of values, a registry *key*, paths) and returns a picklable result
-  (a TaskResult, or a ``Burst`` with losses and a preview as tensors);
+  (a TaskResult, or a training run's Progress: losses, and the preview as a CPU tensor);
 * keeps nothing between calls that it needs later: training runs in **bursts**, each loading the last checkpoint,
   training for at most ``seconds``, writing the checkpoint and returning; the caller chains bursts (the Train tab
   does while the user has not pressed Stop), and the run is exactly the one an uninterrupted run would be.
@@ -20,14 +20,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .contracts import TaskResult
 from .devices import ON_ZEROGPU
+
+if TYPE_CHECKING:
+    from .engine import Progress
 
 INFER_SECONDS = 60  # ZeroGPU's default window; a task or an evaluation fits in it
 BURST_SECONDS = 45  # training inside one call; the window adds room to load and save
@@ -83,36 +85,18 @@ def quality(key: int, family: str, weights: list[str], n: int, seed: int) -> lis
     return run_quality(_registries[key], family, weights, n, seed, device=_device())
 
 
-@dataclass
-class Burst:
-    """What one training burst hands back (everything picklable): where the run stands and what to show."""
-
-    step: int
-    total: int
-    status: str  # paused (more to do) | finished | stopped | failed
-    message: str
-    losses: list[tuple[int, str, float]] = field(default_factory=list)
-    preview: torch.Tensor | None = None
-    preview_step: int = 0
-    steps_per_s: float = 0.0
-    checkpoint: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 def train_burst(key: int, family: str, values: dict[str, Any], out_dir: str, resume: bool, seconds: float,
-                steps: int | None = None) -> Burst:
+                steps: int | None = None) -> Progress:
     """Train ``family`` into ``out_dir`` for at most ``seconds`` (and ``steps``), continuing its checkpoint when
     ``resume``; the checkpoint is written before returning, so the next burst (perhaps another process) goes on
-    exactly. A TrainingError (NaN, out of memory) is raised, as a direct run would."""
+    exactly. Returns the run's Progress ("paused" while there is more to do; plain data and a CPU preview, so it
+    pickles). A TrainingError (NaN, out of memory) is raised, as a direct run would."""
     from .engine import Trainer
 
     out = Path(out_dir)
     trainer = Trainer(_registries[key], family, values, out_dir=out, resume=out if resume else None,
                       device=_device())
-    p = trainer.run(seconds=seconds, steps=steps)
-    preview = None if p.preview is None else p.preview.cpu()
-    return Burst(p.step, p.total, p.status, p.message, list(p.losses), preview, p.preview_step, p.steps_per_s,
-                 p.checkpoint, list(p.notes))
+    return trainer.run(seconds=seconds, steps=steps)
 
 
 # What the app calls: decorated once, at import (ZeroGPU finds its functions when the app starts).

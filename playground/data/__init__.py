@@ -9,10 +9,10 @@ from .access import FOLDER_PREFIX, FolderAccess
 from .core import DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData, convert_channels
 from .external import load_image_folder
 from .points_csv import CSV_PREFIX, load_points_csv
-from .stored_points import POINTS_PREFIX, load_stored_points, points_from_drawing, store_csv, store_points
+from .stored_points import POINTS_PREFIX, load_stored_points, points_from_drawing, store_points
 
 __all__ = ["DataSpec", "DatasetInfo", "ImageData", "MixtureDensity", "PointData", "load_dataset", "find_dataset",
-           "offered_names", "FOLDER_PREFIX", "POINTS_PREFIX", "points_from_drawing", "store_csv", "store_points",
+           "offered_names", "FOLDER_PREFIX", "POINTS_PREFIX", "points_from_drawing", "store_points",
            "CSV_PREFIX", "FolderAccess"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,17 +99,22 @@ class MixtureDensity:
         if torch.linalg.cholesky_ex(self.covariances.double())[1].any():
             raise DataError("A mixture density's covariances must be positive definite.")
 
+    @functools.cached_property
+    def _precisions(self) -> torch.Tensor:
+        return torch.linalg.inv(self.covariances.double())
+
+    @functools.cached_property
+    def _log_norms(self) -> torch.Tensor:
+        """log π_k − ½ log|2π Σ_k|, per component."""
+        return (self.weights.double().clamp_min(1e-300).log() - 0.5 * torch.logdet(self.covariances.double())
+                - math.log(2 * math.pi))
+
     def log_prob(self, xy: torch.Tensor) -> torch.Tensor:
-        """log p at points of shape …×2 (float64)."""
+        """log p at points of shape …×2 (float64; differentiable in ``xy``, so samplers can take its gradient)."""
         xy = xy.double()
-        chol = torch.linalg.cholesky(self.covariances.double().to(xy.device))
-        diff = (xy.reshape(-1, 1, 2) - self.means.double().to(xy.device)).unsqueeze(-1)  # N×K×2×1
-        sol = torch.linalg.solve_triangular(chol.expand(diff.shape[0], -1, -1, -1), diff, upper=False)
-        maha = sol.pow(2).sum((-2, -1))  # N×K
-        log_det = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
-        log_w = self.weights.double().to(xy.device).clamp_min(1e-300).log()
-        lp = torch.logsumexp(log_w - 0.5 * (2 * math.log(2 * math.pi) + log_det + maha), dim=1)
-        return lp.reshape(xy.shape[:-1])
+        d = xy[..., None, :] - self.means.double().to(xy.device)  # …×K×2
+        mahalanobis = torch.einsum("...ki,kij,...kj->...k", d, self._precisions.to(xy.device), d)
+        return torch.logsumexp(self._log_norms.to(xy.device) - mahalanobis / 2, dim=-1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"weights": self.weights.tolist(), "means": self.means.tolist(),

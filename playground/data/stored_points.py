@@ -63,11 +63,6 @@ def store_points(points: torch.Tensor, what: str = "Your points") -> str:
     return POINTS_PREFIX + key
 
 
-def store_csv(path: str | Path) -> str:
-    """A CSV of x,y rows (as ``csv:PATH`` reads them) copied into the store; returns its ``points:`` name."""
-    return store_points(read_points(path), Path(path).name)
-
-
 def points_from_drawing(image: Any, seed: int = 0) -> torch.Tensor:
     """A drawing (H×W grey, H×W×3 or H×W×4 array, 0..255, dark ink on a light or transparent background) → N×2
     points where the ink is."""

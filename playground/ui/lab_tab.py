@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,7 +18,9 @@ import pandas as pd
 from PIL import Image
 
 from ..contracts import ModelFamily
-from ..data import DataSpec, FolderAccess, load_dataset, offered_names, points_from_drawing, store_csv, store_points
+from ..data import FolderAccess, offered_names, points_from_drawing, store_points
+from ..data.core import split_indices
+from ..data.points_csv import read_points
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import ParamSpec, param, param_specs, settable_specs, validate_value
@@ -152,15 +155,16 @@ class LabPanel:
         def points_fn(upload: str | None, drawing: Any) -> tuple:
             """Keep the user's points in the store and pick them as the Data (``points:HASH``)."""
             if upload:
-                name = store_csv(upload)
+                points, what = read_points(upload), Path(upload).name
             else:
                 composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
                 if composite is None:
                     raise ConfigError("Nothing to use yet: upload a points file (CSV of x,y rows) or draw points "
                                       "first.")
                 with Image.open(composite) as im:
-                    name = store_points(points_from_drawing(np.asarray(im.convert("RGBA"))), "Your drawing")
-            n = len(load_dataset(self.registry.datasets, DataSpec(name)).points)
+                    points, what = points_from_drawing(np.asarray(im.convert("RGBA"))), "Your drawing"
+            name = store_points(points, what)
+            n = len(split_indices(len(points), "train"))  # what a run on ``name`` trains on
             return (name,  # the picker takes typed names, so the API gets the plain name back
                     f"Data is now **{name}** ({n} training points). Press **New runs** to train on it; the name "
                     "works in every 2-D family, the API and the CLI on this machine.")

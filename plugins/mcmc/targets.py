@@ -48,20 +48,16 @@ def _donut(xy: torch.Tensor) -> torch.Tensor:
     return (xy.norm(dim=-1) - 1.5) ** 2 / (2 * 0.15 ** 2)
 
 
-MIXTURE_WEIGHTS = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
-MIXTURE_MEANS = torch.tensor([[-2.0, -1.0], [2.0, -1.5], [0.0, 2.2]], dtype=torch.float64)
-MIXTURE_COVS = torch.tensor([[[0.30, 0.20], [0.20, 0.30]], [[0.15, 0.0], [0.0, 0.40]], [[0.50, -0.10], [-0.10, 0.08]]],
-                            dtype=torch.float64)
-
-
-MIXTURE_PRECISIONS = torch.linalg.inv(MIXTURE_COVS)
-MIXTURE_LOG_NORMS = MIXTURE_WEIGHTS.log() - 0.5 * torch.logdet(MIXTURE_COVS) - math.log(2 * math.pi)
+# The same Gaussian-mixture density the data contract declares for fitted mixtures (pg.MixtureDensity).
+MIXTURE = MixtureDensity(
+    weights=torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
+    means=torch.tensor([[-2.0, -1.0], [2.0, -1.5], [0.0, 2.2]], dtype=torch.float64),
+    covariances=torch.tensor([[[0.30, 0.20], [0.20, 0.30]], [[0.15, 0.0], [0.0, 0.40]],
+                              [[0.50, -0.10], [-0.10, 0.08]]], dtype=torch.float64))
 
 
 def _mixture(xy: torch.Tensor) -> torch.Tensor:
-    d = xy[..., None, :] - MIXTURE_MEANS.to(xy)  # …×3×2
-    mahalanobis = torch.einsum("...ki,kij,...kj->...k", d, MIXTURE_PRECISIONS.to(xy), d)
-    return -torch.logsumexp(MIXTURE_LOG_NORMS.to(xy) - mahalanobis / 2, dim=-1)
+    return -MIXTURE.log_prob(xy)
 
 
 EXACT: dict[str, Energy] = {"banana": _banana, "donut": _donut, "mixture": _mixture}
@@ -95,10 +91,10 @@ def load_donut(spec: DataSpec) -> PointData:
 
 def load_mixture(spec: DataSpec) -> PointData:
     g, n = _generator(spec)
-    pick = torch.multinomial(MIXTURE_WEIGHTS.float(), n, replacement=True, generator=g)
-    chol = torch.linalg.cholesky(MIXTURE_COVS).float()
-    pts = MIXTURE_MEANS.float()[pick] + (chol[pick] @ torch.randn(n, 2, 1, generator=g)).squeeze(-1)
-    return PointData(pts, MIXTURE_MEANS.float(), 0.5)  # σ sets the "near a mode" radius (3σ) of the 2-D metrics
+    pick = torch.multinomial(MIXTURE.weights.float(), n, replacement=True, generator=g)
+    chol = torch.linalg.cholesky(MIXTURE.covariances).float()
+    pts = MIXTURE.means.float()[pick] + (chol[pick] @ torch.randn(n, 2, 1, generator=g)).squeeze(-1)
+    return PointData(pts, MIXTURE.means.float(), 0.5)  # σ sets the "near a mode" radius (3σ) of the 2-D metrics
 
 
 def expression_of(name: str) -> str:
