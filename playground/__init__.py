@@ -34,7 +34,7 @@ from .params import ImageInput, image_param, param
 from .plot2d import Arrow, Ellipse, Extent, Marker, Points, Polyline, plot
 from .plot2d import render as render_2d
 from .plot2d import to_tensor as plot_to_tensor
-from .run import Run
+from .run import Run, fit_frozen, lr_factor
 
 __all__ = [
     "BINARISED", "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec",
@@ -42,8 +42,8 @@ __all__ = [
     "MixtureDensity", "ModelFamily", "ModelState", "NO_OPTIMISER", "Parent", "PlaygroundError", "PluginError",
     "PointData", "Points", "Polyline", "Run",
     "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
-    "image_param", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor", "point_metrics", "quality_report",
-    "render_2d",
+    "fit_frozen", "image_param", "lr_factor", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor",
+    "point_metrics", "quality_report", "render_2d",
 ]
 __version__ = "0.1.0"
 

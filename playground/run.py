@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -242,3 +242,17 @@ def run_step(run: Run, family: Any, micro: list[Any], part: str | None = None) -
             sums[k] = v if k not in sums else sums[k] + v
     run.end_step()
     return {k: v / len(micro) for k, v in sums.items()} if len(micro) > 1 else sums
+
+
+def fit_frozen(module: torch.nn.Module, loss_of: Callable[[], torch.Tensor], steps: int, lr: float) -> None:
+    """Fit a helper network a family needs before its training starts (e.g. a classifier it then keeps frozen):
+    ``steps`` Adam updates at ``lr`` of ``loss_of()`` (which draws its own batch), then the module is frozen. The
+    engine's code does the backward pass and the step, as it does for ``train_step``; the family gives the loss."""
+    module.requires_grad_(True)
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = loss_of()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    module.requires_grad_(False)

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn.functional import cross_entropy
 
+import playground as pg
+
 FIT_STEPS = 400
 FIT_BATCH = 64
 FIT_LR = 1e-3
@@ -36,16 +38,12 @@ def classifier(channels: int, num_classes: int) -> nn.Sequential:
 def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
     """Fit ``net`` to images ``x`` (labels ``y``) by Adam on shifted mini-batches, freeze it, and return its
     accuracy on ``x``."""
-    net.requires_grad_(True)
-    opt = torch.optim.Adam(net.parameters(), lr=FIT_LR)
-    for _ in range(FIT_STEPS):
+    def loss() -> torch.Tensor:
         i = torch.randint(len(x), (min(FIT_BATCH, len(x)),), generator=generator, device=generator.device)
         shift = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator, device=generator.device).tolist()
-        loss = cross_entropy(net(torch.roll(x[i], tuple(shift), dims=(2, 3))), y[i])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    net.requires_grad_(False)
+        return cross_entropy(net(torch.roll(x[i], tuple(shift), dims=(2, 3))), y[i])
+
+    pg.fit_frozen(net, loss, FIT_STEPS, FIT_LR)  # the engine's loop does backward and step
     with torch.no_grad():
         correct = sum(int((net(x[j:j + 512]).argmax(1) == y[j:j + 512]).sum()) for j in range(0, len(x), 512))
     return correct / len(x)

@@ -11,7 +11,6 @@ from torch import nn
 
 import playground as pg
 from playground.devices import generator_on
-from playground.run import lr_factor
 
 from .machine import (
     RBM,
@@ -158,7 +157,7 @@ class RBMFamily(pg.ModelFamily):
                 run.stash["chains"] = update.negatives
             gap = rbm.free_energy(v0).mean() - rbm.free_energy(update.negatives).mean()
             horizon = cfg.lr_horizon or cfg.steps
-            apply_update(rbm, update, cfg.lr * lr_factor(cfg.lr_schedule, run.state.step, horizon), cfg.weight_decay)
+            apply_update(rbm, update, cfg.lr * pg.lr_factor(cfg.lr_schedule, run.state.step, horizon), cfg.weight_decay)
             return {RECON: reconstruction_error(rbm, v0), GAP: gap}
 
     # -- sampling ------------------------------------------------------------------------------------------------
