@@ -87,8 +87,10 @@ class LabPanel:
                     # not say which field it was).
                     points_file = gr.File(label="Points file (CSV of x,y rows)", type="filepath",
                                           elem_id=f"{self.name}-lab-points-file")
+                    # In this narrow column the sketchpad's toolbar covers its label: the text above says it instead.
+                    gr.Markdown("**…or draw points**: each inked pixel becomes one (the canvas spans [−2, 2]²).")
                     points_drawing = gr.Sketchpad(type="filepath", image_mode="RGBA", canvas_size=(280, 280),
-                                                  height=320, label="Draw points (each inked pixel is a point)",
+                                                  height=320, label="Draw points", show_label=False,
                                                   elem_id=f"{self.name}-lab-points-draw")
                     use_points = gr.Button("Use my points", size="sm", elem_id=f"{self.name}-lab-points-use")
                 compare = []
