@@ -15,8 +15,11 @@
    same seed and score its samples (FID, KID, precision, recall, smallest class, on one protocol) after each
    number of steps, in one table, with each recipe's steps/s (the overhead of what it adds).
 7. For a 2-D family (``--family gan2d``): lab steps/s per objective next to the engine's on the same model, the
-   time of one picture, and visual updates/s for side-by-side runs in-process and through the HTTP API;
-   ``--lab-sweep N`` adds every objective's mode coverage over N steps.
+   time of one picture (PNG, as the API sends it; SVG, as the page draws it), and visual updates/s for
+   side-by-side runs in-process and through the HTTP API; ``--lab-sweep N`` adds every objective's mode coverage
+   over N steps. ``--lab-browser SECONDS``: the app in Debian's chromium (Playwright), the family's tab opened as
+   a visitor does (its default side-by-side run starts by itself): visual updates/s of the picture the page
+   shows, counted at every animation frame, and training steps/s.
 """
 
 from __future__ import annotations
@@ -398,6 +401,15 @@ def bench_quality(registry: Any, n: int) -> dict[str, float]:
     return out
 
 
+def _median_ms(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
 def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
               objectives: tuple[str, ...] = ("nonsaturating", "wgan_gp")) -> dict[str, float]:
     from playground.engine import Trainer
@@ -417,17 +429,14 @@ def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
             tr = Trainer(registry, family, {"objective": obj, "steps": 210, "log_every": 50}, out_dir=tmp, device="cpu")
             tr.run()
         out[f"engine_{obj}_steps_per_s"] = tr.progress.steps_per_s
-        times = []
-        for _ in range(frames):
-            t = time.perf_counter()
-            run.frame()
-            times.append(time.perf_counter() - t)
-        out[f"lab_{obj}_frame_ms_median"] = 1000 * statistics.median(times)
+        # The API's picture (drawn, with the live numbers) and the page's frame (the scene as SVG; numbers apart).
+        out[f"lab_{obj}_frame_png_ms_median"] = _median_ms(run.frame, frames)
+        out[f"lab_{obj}_frame_svg_ms_median"] = _median_ms(lambda r=run: r.scene().to_svg(), frames)
     sess = LabSession.create(registry, family, {}, list(objectives))
     t = time.perf_counter()
     for _ in range(frames):
         sess.step("both", steps_per_frame)
-        sess.frames()
+        [sc.to_svg() for sc in sess.scenes()]
     out["lab_side_by_side_updates_per_s_inprocess"] = frames / (time.perf_counter() - t)
     demo = build_app(registry)
     demo.queue()
@@ -447,6 +456,59 @@ def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
         out["lab_side_by_side_updates_per_s_api"] = frames / (time.perf_counter() - t)
     finally:
         demo.close()
+    return out
+
+
+# Counts the changes of the lab's picture at every animation frame: the first line of run A's SVG (its update
+# counts) on today's page, or the PNG's address on a page that shows images (so older versions compare).
+COUNT_UPDATES_JS = """(sel) => { window.__updates = []; let last = null;
+  const look = () => { const el = document.querySelector(sel);
+    const img = el && el.querySelector('img'); const title = el && el.querySelector('svg text');
+    const now = img ? img.src : (title ? title.textContent : null);
+    if (now !== null && now !== last) {
+      if (last !== null) window.__updates.push([performance.now(), now]);
+      last = now; }
+    requestAnimationFrame(look); }; look(); }"""
+
+
+def bench_lab_browser(registry: Any, family: str, seconds: float, url: str | None = None) -> dict[str, float]:
+    """Visual updates/s of the Lab in chromium, the family's tab opened as a visitor opens it (``url``: an app
+    already running, e.g. an older version's, instead of this one)."""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+    demo = None
+    if url is None:
+        demo = build_app(registry)
+        demo.queue()
+        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    title = registry.family(family).title
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                               "--disable-component-update"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            page.get_by_role("tab", name=title).first.click()
+            sel = next(s for s in (f"#{family}-lab-live", f"#{family}-lab-plot-a") if page.locator(s).count())
+            page.locator(sel).locator("svg, img").first.wait_for(timeout=60_000)
+            time.sleep(3)  # past the first frames
+            page.evaluate(COUNT_UPDATES_JS, sel)
+            time.sleep(seconds)
+            updates = page.evaluate("window.__updates")
+            browser.close()
+    finally:
+        if demo is not None:
+            demo.close()
+    out = {"lab_browser_updates_per_s": (len(updates) - 1) / ((updates[-1][0] - updates[0][0]) / 1000)
+           if len(updates) > 1 else 0.0}
+    counts = [int(m[-1]) for _, text in updates if (m := re.findall(r"\d+", text)) and not text.startswith("http")]
+    if len(counts) > 1:  # the title's last count is G's updates (a GAN) or the step
+        out["lab_browser_steps_per_s"] = (counts[-1] - counts[0]) / ((updates[-1][0] - updates[0][0]) / 1000)
     return out
 
 
@@ -540,7 +602,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-app", action="store_true")
-    p.add_argument("--steps-per-frame", type=int, default=10, help="2-D lab: steps between pictures")
+    p.add_argument("--steps-per-frame", type=int, default=5, help="2-D lab: steps between pictures")
+    p.add_argument("--lab-browser", type=float, default=0, metavar="SECONDS",
+                   help="2-D lab: also count the page's visual updates/s in chromium for SECONDS")
+    p.add_argument("--lab-url", help="--lab-browser: measure the app already running here instead (e.g. an older "
+                   "version, for a before/after)")
     p.add_argument("--lab-sweep", type=int, default=0, help="2-D lab: also train every objective this many steps "
                    "and print modes covered / %% high quality every 250 steps")
     p.add_argument("--lab-objectives", default="nonsaturating,fgan_kl",
@@ -586,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
         results.update(bench_lab(reg, a.family, a.steps_per_frame, a.repeats, tuple(a.lab_objectives.split(","))))
         if a.lab_sweep:
             results.update(lab_sweep(reg, a.family, a.lab_sweep))
+        if a.lab_browser:
+            results.update(bench_lab_browser(reg, a.family, a.lab_browser, a.lab_url))
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from .errors import ConfigError, PluginError, TrainingError
 from .metrics.scores import point_metrics
 from .models import fresh_state, load_model
 from .params import build_params
-from .plot2d import Extent, render
+from .plot2d import Extent, Scene, scene
 from .run import Run, run_step
 from .streams import StreamData, draw_step, load_streams
 from .weights import resolve, runs_dir, safe_name
@@ -192,18 +193,23 @@ class LabRun:
         return point_metrics(fake, self.real, self.modes, self.data.sigma)
 
     @torch.no_grad()
-    def frame(self, size: int = 360) -> tuple[Image.Image, dict[str, Any]]:
-        """The picture (real, generated and D's field) and the row of live numbers."""
-        fake = self.samples()
+    def scene(self, size: int = 360) -> Scene:
+        """The picture as data (real, generated, the field, the family's overlays, the update counts): drawn as a
+        PNG for the API, as SVG by the page."""
+        fake = self.samples()[:PLOT_POINTS]
         with self.registry.guard(self.family.name, "infer"):
             fld = self.family.field(self.state, self.grid)
             shapes = self.family.overlays(self.state)
-        m = self.metrics(fake)
         counts = " · ".join(f"{p} {k}" for p, k in self.updates.items()) or f"step {self.steps}"
-        title = f"{self.label}: {self.objective} · {counts}"
-        img = render(self.extent, field=fld, resolution=FIELD_RESOLUTION, real=self.real[:PLOT_POINTS],
-                     fake=fake[:PLOT_POINTS], modes=self.modes, hq_radius=3 * self.data.sigma, size=size, title=title,
-                     overlays=shapes)
+        return scene(self.extent, field=fld, resolution=FIELD_RESOLUTION, real=self.real[:PLOT_POINTS], fake=fake,
+                     modes=self.modes, hq_radius=3 * self.data.sigma, size=size,
+                     title=f"{self.label}: {self.objective} · {counts}", overlays=shapes)
+
+    @torch.no_grad()
+    def numbers(self) -> dict[str, Any]:
+        """The row of live numbers (scores of 1,000 samples against the real points, the latest losses); also
+        records modes covered at this step for the chart."""
+        m = self.metrics()
         if self.modes is not None and (not self.coverage or self.coverage[-1][0] != self.steps):
             self.coverage.append((self.steps, f"{self.label}: {self.objective}", float(m["modes_covered"])))
         row: dict[str, Any] = {"run": self.label, "objective": self.objective, "step": self.steps,
@@ -217,7 +223,11 @@ class LabRun:
         kind = self.family.logged_kind
         row.update({f"{kind} {k}" if kind else k: round(v, 4) for k, v in self.last_losses.items()})
         row["status"] = self.error or "ok"
-        return img, row
+        return row
+
+    def frame(self, size: int = 360) -> tuple[Image.Image, dict[str, Any]]:
+        """The picture (real, generated and D's field) and the row of live numbers."""
+        return self.scene(size).to_image(), self.numbers()
 
     def save(self, name: str | None = None) -> str:
         """Write the run as ``run/NAME`` (finalised like an engine checkpoint); returns the reference."""
@@ -236,6 +246,9 @@ class LabSession:
         # The page's timer and its step buttons may reach one session at once; its models take one at a time.
         self.lock = threading.Lock()
         self.running = False  # the UI's Run/Pause state
+        self.steps_per_frame = 5  # the UI's speed while running
+        self.stopped_by = ""  # why a live run stopped itself (a plugin that raised)
+        self.token = secrets.token_urlsafe(16)  # names this session to its page's frame requests (unguessable)
 
     @classmethod
     def create(cls, registry: Any, family: str, values: dict[str, Any], variants: list[Any] | None = None,
@@ -275,6 +288,14 @@ class LabSession:
         with self.lock:
             out = [run.frame(size) for run in self.runs]
         return [img for img, _ in out], [row for _, row in out]
+
+    def scenes(self, size: int = 360) -> list[Scene]:
+        with self.lock:
+            return [run.scene(size) for run in self.runs]
+
+    def numbers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [run.numbers() for run in self.runs]
 
     @property
     def history(self) -> list[tuple[int, str, float]]:

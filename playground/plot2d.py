@@ -6,10 +6,14 @@ can redraw several times a second on a laptop CPU.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from html import escape
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,18 +64,35 @@ class Extent:
 
 Colour = tuple[int, int, int]
 OVERLAY_COLOUR: Colour = (30, 60, 200)
+TEXT_COLOUR: Colour = (30, 30, 30)
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().float().cpu()
 
 
-def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour: Colour) -> None:
-    if text:
-        draw.text(xy, text, fill=colour, font=load_font(11), stroke_width=2, stroke_fill=(255, 255, 255))
+@dataclass(frozen=True, eq=False)
+class Mark:
+    """One thing drawn, in the pixels of a size × size picture: what a PNG and the browser's SVG both draw, so the
+    two show the same picture.
+
+    ``dots``: a filled disc of radius ``size`` at each row of ``xy`` (``colours``: one K×3 colour per dot);
+    ``ring``: a circle's outline, radius ``size``, at each row; ``line``: a polyline of width ``size``;
+    ``text``: ``text`` at ``xy[0]`` (its top left), ``size`` px high, on a white halo."""
+
+    kind: str
+    xy: np.ndarray
+    colour: Colour = OVERLAY_COLOUR
+    size: float = 1.0
+    text: str = ""
+    colours: np.ndarray | None = None
 
 
-# Each shape knows the points that must stay in view (``span``) and how to draw itself (``draw``).
+def _label(xy: tuple[float, float], text: str, colour: Colour) -> list[Mark]:
+    return [Mark("text", np.array([xy]), colour, 11, text)] if text else []
+
+
+# Each shape knows the points that must stay in view (``span``) and what it draws (``marks``).
 @dataclass(frozen=True)
 class Ellipse:
     """A Gaussian's contours: the ``sigmas``-σ ellipses of ``cov`` (2×2) around ``centre`` (2); e.g. one per
@@ -87,15 +108,14 @@ class Ellipse:
         r = max(self.sigmas) * torch.linalg.eigvalsh(_cpu(self.cov)).clamp_min(0).max().sqrt()
         return torch.stack([_cpu(self.centre) - r, _cpu(self.centre) + r])
 
-    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+    def marks(self, extent: Extent, size: int) -> list[Mark]:
         vals, vecs = torch.linalg.eigh(_cpu(self.cov))
         t = torch.linspace(0, 2 * math.pi, 73)
         circle = torch.stack([t.cos(), t.sin()], 1) * vals.clamp_min(0).sqrt()
-        for k in self.sigmas:
-            px = extent.to_pixels((_cpu(self.centre) + k * circle @ vecs.T).numpy(), size)
-            draw.line([tuple(p) for p in px], fill=self.colour, width=2 if k == self.sigmas[0] else 1)
+        out = [Mark("line", extent.to_pixels((_cpu(self.centre) + k * circle @ vecs.T).numpy(), size), self.colour,
+                    2 if k == self.sigmas[0] else 1) for k in self.sigmas]
         x, y = extent.to_pixels(_cpu(self.centre)[None].numpy(), size)[0]
-        _label(draw, (x + 4, y + 2), self.label, self.colour)
+        return out + _label((x + 4, y + 2), self.label, self.colour)
 
 
 @dataclass(frozen=True)
@@ -110,12 +130,10 @@ class Polyline:
     def span(self) -> torch.Tensor:
         return _cpu(self.points)
 
-    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
-        px = [tuple(p) for p in extent.to_pixels(_cpu(self.points).numpy(), size)]
-        if len(px) > 1:
-            draw.line(px, fill=self.colour, width=self.width)
-        if self.dots:
-            _dots(draw, np.asarray(px), self.colour, 2)
+    def marks(self, extent: Extent, size: int) -> list[Mark]:
+        px = extent.to_pixels(_cpu(self.points).numpy(), size)
+        out = [Mark("line", px, self.colour, self.width)] if len(px) > 1 else []
+        return out + ([Mark("dots", px, self.colour, 2)] if self.dots else [])
 
 
 @dataclass(frozen=True)
@@ -130,14 +148,14 @@ class Arrow:
     def span(self) -> torch.Tensor:
         return torch.stack([_cpu(self.start), _cpu(self.end)])
 
-    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+    def marks(self, extent: Extent, size: int) -> list[Mark]:
         (x0, y0), (x1, y1) = extent.to_pixels(self.span().numpy(), size)
-        draw.line([(x0, y0), (x1, y1)], fill=self.colour, width=2)
         angle, head = math.atan2(y1 - y0, x1 - x0), 8.0
-        for side in (2.6, -2.6):
-            draw.line([(x1, y1), (x1 + head * math.cos(angle + side), y1 + head * math.sin(angle + side))],
-                      fill=self.colour, width=2)
-        _label(draw, (x1 + 4, y1), self.label, self.colour)
+        heads = [Mark("line", np.array([(x1, y1), (x1 + head * math.cos(angle + side),
+                                                   y1 + head * math.sin(angle + side))]), self.colour, 2)
+                 for side in (2.6, -2.6)]
+        return [Mark("line", np.array([(x0, y0), (x1, y1)]), self.colour, 2), *heads,
+                *_label((x1 + 4, y1), self.label, self.colour)]
 
 
 @dataclass(frozen=True)
@@ -151,11 +169,11 @@ class Marker:
     def span(self) -> torch.Tensor:
         return _cpu(self.point)[None]
 
-    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
+    def marks(self, extent: Extent, size: int) -> list[Mark]:
         x, y = extent.to_pixels(self.span().numpy(), size)[0]
-        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=self.colour, width=2)
-        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=self.colour, width=2)
-        _label(draw, (x + 6, y - 6), self.label, self.colour)
+        return [Mark("line", np.array([(x - 5, y - 5), (x + 5, y + 5)]), self.colour, 2),
+                Mark("line", np.array([(x - 5, y + 5), (x + 5, y - 5)]), self.colour, 2),
+                *_label((x + 6, y - 6), self.label, self.colour)]
 
 
 @dataclass(frozen=True)
@@ -169,12 +187,9 @@ class Points:
     def span(self) -> torch.Tensor:
         return _cpu(self.points)
 
-    def draw(self, draw: ImageDraw.ImageDraw, extent: Extent, size: int) -> None:
-        px = extent.to_pixels(_cpu(self.points).numpy(), size)
+    def marks(self, extent: Extent, size: int) -> list[Mark]:
         rgb = _cpu(self.colours).clamp(0, 255).round().to(torch.uint8).numpy()
-        r = self.radius
-        for (x, y), c in zip(px, rgb, strict=True):
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in c))
+        return [Mark("dots", extent.to_pixels(_cpu(self.points).numpy(), size), size=self.radius, colours=rgb)]
 
 
 Overlay = Ellipse | Polyline | Arrow | Marker | Points
@@ -201,47 +216,117 @@ def field_colours(field: Field, resolution: int) -> tuple[np.ndarray, float, flo
     return rgb.astype(np.uint8), lo, hi
 
 
-def _dots(draw: ImageDraw.ImageDraw, pixels: np.ndarray, colour: tuple[int, int, int], r: float) -> None:
-    for x, y in pixels:
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """A frame as data: the field's colours (H×W×3, stretched over the picture; None = a plain background) and
+    the marks on top, in the pixels of a ``size`` × ``size`` picture. ``to_image`` draws it with Pillow (the API's
+    PNGs), ``to_svg`` writes it for the browser (the live lab: no picture encoded per frame)."""
+
+    size: int
+    background: np.ndarray | None
+    marks: tuple[Mark, ...]
+
+    def to_image(self) -> Image.Image:
+        if self.background is not None:
+            img = Image.fromarray(self.background, "RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
+        else:
+            img = Image.new("RGB", (self.size, self.size), BACKGROUND)
+        draw = ImageDraw.Draw(img)
+        for mark in self.marks:
+            _draw_mark(draw, mark)
+        return img
+
+    def to_svg(self, element_id: str = "") -> str:
+        s = self.size
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {s} {s}" width="100%" '
+                 f'style="display:block;max-width:{s * 1.25:.0f}px;aspect-ratio:1"'
+                 + (f' id="{escape(element_id)}"' if element_id else "") + ">"]
+        if self.background is not None:
+            png = io.BytesIO()
+            Image.fromarray(self.background, "RGB").save(png, "png", compress_level=1)
+            parts.append(f'<image width="{s}" height="{s}" preserveAspectRatio="none" href="data:image/png;base64,'
+                         f'{base64.b64encode(png.getvalue()).decode()}"/>')
+        else:
+            parts.append(f'<rect width="{s}" height="{s}" fill="{_hex(BACKGROUND)}"/>')
+        parts += [_svg_mark(m) for m in self.marks]
+        return "".join(parts) + "</svg>"
 
 
-def render(extent: Extent, *, field: Field | None = None, resolution: int = 96, real: torch.Tensor | None = None,
-           fake: torch.Tensor | None = None, modes: torch.Tensor | None = None, hq_radius: float = 0.0,
-           size: int = 360, title: str = "", overlays: Sequence[Overlay] = ()) -> Image.Image:
-    """One frame: the field as a background, 3σ circles around the modes, real (green) and fake (purple) points,
-    then the family's own ``overlays`` (ellipses, paths, arrows, markers) on top."""
-    if field is not None:
-        rgb, lo, hi = field_colours(field, resolution)
-        img = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.BILINEAR)
+BACKGROUND: Colour = (250, 250, 250)
+
+
+def _hex(c: Colour | np.ndarray) -> str:
+    return "#" + "".join(f"{int(v):02x}" for v in c)
+
+
+def _draw_mark(draw: ImageDraw.ImageDraw, m: Mark) -> None:
+    r = m.size
+    if m.kind == "dots":
+        colours = m.colours if m.colours is not None else [m.colour] * len(m.xy)
+        for (x, y), c in zip(m.xy, colours, strict=True):
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in c))
+    elif m.kind == "ring":
+        for x, y in m.xy:
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=m.colour)
+    elif m.kind == "line":
+        draw.line([tuple(p) for p in m.xy], fill=m.colour, width=int(r))
     else:
-        img, lo, hi = Image.new("RGB", (size, size), (250, 250, 250)), 0.0, 0.0
-    draw = ImageDraw.Draw(img)
-    scale = size / (extent.x1 - extent.x0)
+        draw.text(tuple(m.xy[0]), m.text, fill=m.colour, font=load_font(int(r)), stroke_width=2,
+                  stroke_fill=(255, 255, 255))
+
+
+def _svg_mark(m: Mark) -> str:
+    r = m.size
+    if m.kind == "dots" and m.colours is not None:
+        return "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:g}" fill="{_hex(c)}"/>'
+                       for (x, y), c in zip(m.xy, m.colours, strict=True))
+    if m.kind == "dots":  # one path of round-capped zero-length strokes: a thousand dots in ~14 kB, drawn fast
+        d = "".join(f"M{x:.1f} {y:.1f}h0" for x, y in m.xy)
+        return f'<path stroke="{_hex(m.colour)}" stroke-width="{2 * r:g}" stroke-linecap="round" d="{d}"/>'
+    if m.kind == "ring":
+        return f'<g fill="none" stroke="{_hex(m.colour)}">' + "".join(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}"/>' for x, y in m.xy) + "</g>"
+    if m.kind == "line":
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in m.xy)
+        return f'<polyline fill="none" stroke="{_hex(m.colour)}" stroke-width="{r:g}" points="{pts}"/>'
+    x, y = m.xy[0]
+    return (f'<text x="{x:.1f}" y="{y:.1f}" dominant-baseline="hanging" font-family="sans-serif" '
+            f'font-size="{r:g}" fill="{_hex(m.colour)}" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f"{escape(m.text)}</text>")
+
+
+def scene(extent: Extent, *, field: Field | None = None, resolution: int = 96, real: torch.Tensor | None = None,
+          fake: torch.Tensor | None = None, modes: torch.Tensor | None = None, hq_radius: float = 0.0,
+          size: int = 360, title: str = "", overlays: Sequence[Overlay] = ()) -> Scene:
+    """One frame: the field as a background, 3σ circles around the modes, real (green) and fake (purple) points,
+    then the family's own ``overlays`` (ellipses, paths, arrows, markers) on top, and the title lines."""
+    background, lo, hi = field_colours(field, resolution) if field is not None else (None, 0.0, 0.0)
+    marks: list[Mark] = []
     if modes is not None and hq_radius > 0:
-        r = hq_radius * scale
-        for x, y in extent.to_pixels(modes.float().cpu().numpy(), size):
-            draw.ellipse((x - r, y - r, x + r, y + r), outline=MODE_COLOUR)
+        r = hq_radius * size / (extent.x1 - extent.x0)
+        marks.append(Mark("ring", extent.to_pixels(modes.float().cpu().numpy(), size), MODE_COLOUR, r))
     if real is not None:
-        _dots(draw, extent.to_pixels(real.float().cpu().numpy(), size), REAL_COLOUR, 1.6)
+        marks.append(Mark("dots", extent.to_pixels(real.float().cpu().numpy(), size), REAL_COLOUR, 1.6))
     outside = 0
     if fake is not None:
         pts = fake.float().cpu().numpy()
-        pts = pts[np.isfinite(pts).all(1)]
-        px = extent.to_pixels(pts, size)
+        px = extent.to_pixels(pts[np.isfinite(pts).all(1)], size)
         outside = len(fake) - int(((px >= 0) & (px < size)).all(1).sum())
-        _dots(draw, px, FAKE_COLOUR, 1.6)
+        marks.append(Mark("dots", px, FAKE_COLOUR, 1.6))
     for shape in overlays:
-        shape.draw(draw, extent, size)
-    font = load_font(12)
+        marks += shape.marks(extent, size)
     lines = [title] if title else []
     if field is not None:
         lines.append(f"{field.title}: {_fmt(lo)} (purple) … {_fmt(hi)} (green)")
     if outside:  # a run that flew off would otherwise look empty
         lines.append(f"{outside} of {len(fake)} generated points are outside this view")
-    for i, line in enumerate(lines):
-        draw.text((6, 4 + 15 * i), line, fill=(30, 30, 30), font=font, stroke_width=2, stroke_fill=(255, 255, 255))
-    return img
+    marks += [Mark("text", np.array([(6.0, 4.0 + 15 * i)]), TEXT_COLOUR, 12, line) for i, line in enumerate(lines)]
+    return Scene(size, background, tuple(marks))
+
+
+def render(extent: Extent, **parts: Any) -> Image.Image:
+    """One frame as a picture: ``scene(extent, **parts)`` drawn with Pillow."""
+    return scene(extent, **parts).to_image()
 
 
 def _fmt(v: float) -> str:

@@ -279,29 +279,34 @@ def test_gan_tab_endpoints(server):
 LAB_RESET = ("ring8", "nonsaturating", "hinge", "(fresh)", "(fresh)", 128, 1e-3, 0, 0, False, 2, 16, 2, 0.1)
 
 
+def lab_numbers(table: dict) -> dict[str, dict[str, str]]:
+    """The live table (one row per measure, one column per run) as {run column: {measure: value}}."""
+    return {run: {row[0]: row[i] for row in table["data"]} for i, run in enumerate(table["headers"][1:], 1)}
+
+
 def test_lab_steps_draw_and_keep_one_session_per_client(server):
     client, _, root = server
     other = Client(client.src, verbose=False, download_files=False, analytics_enabled=False)
-    _, plot_a, plot_b, status, table, _, _ = client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
+    _, plot_a, plot_b, status, table, _, _, live = client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
     assert plot_a and plot_b and "nonsaturating" in status and "hinge" in status
-    rows = table["data"]
-    assert [r[0] for r in rows] == ["A", "B"]
-    steps_col = table["headers"].index("step")
-    _, _, _, table, losses, modes = client.predict(5, api_name="/gan2d_lab_step")
-    assert [r[steps_col] for r in table["data"]] == [5, 5]
-    _, _, _, table, _, _ = client.predict(api_name="/gan2d_lab_step_d")
-    d_col = table["headers"].index("D updates")
-    assert [r[d_col] for r in table["data"]] == [6, 6] and [r[steps_col] for r in table["data"]] == [5, 5]
-    _, _, _, table, _, _ = client.predict(api_name="/gan2d_lab_step_g")
-    assert [r[steps_col] for r in table["data"]] == [6, 6]
+    assert live.count("<svg") == 2 and "A: nonsaturating" in live and "B: hinge" in live  # what the page draws
+    assert list(lab_numbers(table)) == ["A: nonsaturating", "B: hinge"]
+    _, _, _, table, losses, modes, _ = client.predict(5, api_name="/gan2d_lab_step")
+    assert [n["step"] for n in lab_numbers(table).values()] == ["5", "5"]
+    _, _, _, table, _, _, live = client.predict(api_name="/gan2d_lab_step_d")
+    nums = lab_numbers(table).values()
+    assert [n["D updates"] for n in nums] == ["6", "6"] and [n["step"] for n in nums] == ["5", "5"]
+    assert "D 6 · G 5" in live  # the counts are on the picture
+    _, _, _, table, _, _, _ = client.predict(api_name="/gan2d_lab_step_g")
+    assert [n["step"] for n in lab_numbers(table).values()] == ["6", "6"]
     # Another client has its own (empty) session: stepping it is a clear error, not someone else's run.
     with pytest.raises(AppError, match="New runs first"):
         other.predict(3, api_name="/gan2d_lab_step")
-    _, _, plot_b, status, table, _, _ = other.predict(*LAB_RESET[:2], "(none)", *LAB_RESET[3:],
-                                                      api_name="/gan2d_lab_reset")
-    assert plot_b is None and len(table["data"]) == 1 and table["data"][0][steps_col] == 0
-    _, _, _, table, _, _ = client.predict(1, api_name="/gan2d_lab_step")
-    assert [r[steps_col] for r in table["data"]] == [7, 7]  # untouched by the other client
+    _, _, plot_b, status, table, _, _, live = other.predict(*LAB_RESET[:2], "(none)", *LAB_RESET[3:],
+                                                            api_name="/gan2d_lab_reset")
+    assert plot_b is None and live.count("<svg") == 1 and [n["step"] for n in lab_numbers(table).values()] == ["0"]
+    _, _, _, table, _, _, _ = client.predict(1, api_name="/gan2d_lab_step")
+    assert [n["step"] for n in lab_numbers(table).values()] == ["7", "7"]  # untouched by the other client
     saved = client.predict(api_name="/gan2d_lab_save")
     assert saved.count("run/lab-") == 2
     assert (root / "home" / "runs" / "gan2d").is_dir()
@@ -337,8 +342,8 @@ def test_lab_takes_points_uploaded_or_drawn_in_the_page(server, tmp_path):
     assert (root / "home" / "points" / f"{picked[len('points:'):]}.csv").is_file()
     again, _ = client.predict(handle_file(str(csv)), None, api_name="/gan2d_lab_points")
     assert again == picked  # named by content
-    _, plot_a, _, status, table, _, _ = client.predict(picked, *LAB_RESET[1:], api_name="/gan2d_lab_reset")
-    assert plot_a and table["data"][0][0] == "A"
+    _, plot_a, _, status, table, _, _, _ = client.predict(picked, *LAB_RESET[1:], api_name="/gan2d_lab_reset")
+    assert plot_a and table["headers"][1] == "A: nonsaturating"
     canvas = np.full((100, 100, 4), 255, np.uint8)
     canvas[20:80, 48:52, :3] = 0  # one vertical stroke
     Image.fromarray(canvas).save(tmp_path / "drawn.png")

@@ -89,20 +89,23 @@ def test_lab_runs_live_and_pauses(url, browser):
     page.goto(url)
     page.get_by_role("tab", name="GAN 2-D lab").first.click()
     page.locator("#gan2d-lab-reset").click()
-    plot = page.locator("#gan2d-lab-plot-a img").first
-    plot.wait_for(timeout=30_000)
+    # The page draws each run as SVG: its first line names the run and counts D's and G's updates.
+    title = page.locator("#gan2d-lab-live svg text").first
+    title.wait_for(timeout=30_000)
     page.locator("#gan2d-lab-run").click()
-    seen = {plot.get_attribute("src")}
+    seen = {title.text_content()}
     deadline = time.time() + 60
     while len(seen) < 4 and time.time() < deadline:  # the picture keeps changing while it runs
-        seen.add(plot.get_attribute("src"))
-        time.sleep(0.1)
+        seen.add(title.text_content())
+        time.sleep(0.05)
     assert len(seen) >= 4, seen
+    assert page.locator("#gan2d-lab-live svg path").count() == 4  # real and generated points, in each run
+    assert page.locator("#gan2d-lab-live svg image").count() == 2  # D's field, in each run
     page.locator("#gan2d-lab-pause").click()
-    time.sleep(2)  # a tick already under way may still land
-    paused = plot.get_attribute("src")
+    time.sleep(2)  # a frame already under way may still land
+    paused = title.text_content()
     time.sleep(2)
-    assert plot.get_attribute("src") == paused
+    assert title.text_content() == paused
     table = page.locator("#gan2d-lab-table").inner_text()
     assert "nonsaturating" in table and "modes covered" in table.lower()
     page.close()
@@ -113,19 +116,19 @@ def test_the_lab_moves_on_first_open_without_a_click(url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.goto(url)
     page.get_by_role("tab", name="MCMC").first.click()
-    plot = page.locator("#mcmc-lab-plot-b img").first
-    plot.wait_for(timeout=30_000)
-    seen = {plot.get_attribute("src")}
+    title = page.locator("#mcmc-lab-live svg").nth(1).locator("text").first  # run B's first line: its counts
+    title.wait_for(timeout=30_000)
+    seen = {title.text_content()}
     deadline = time.time() + 60
     while len(seen) < 3 and time.time() < deadline:
-        seen.add(plot.get_attribute("src"))
-        time.sleep(0.1)
+        seen.add(title.text_content())
+        time.sleep(0.05)
     assert len(seen) >= 3, "the lab did not start by itself"
     page.locator("#mcmc-lab-pause").click()
     time.sleep(2)
-    paused = plot.get_attribute("src")
+    paused = title.text_content()
     time.sleep(2)
-    assert plot.get_attribute("src") == paused
+    assert title.text_content() == paused
     page.close()
 
 

@@ -175,6 +175,37 @@ def test_render_puts_points_and_field_where_they_belong():
     assert tuple(img[75, 25]) == REAL_COLOUR and tuple(img[25, 75]) == FAKE_COLOUR
 
 
+def test_the_pages_svg_draws_the_same_scene_as_the_apis_png():
+    """The live lab sends SVG; the API sends PNG. Both are drawn from one Scene: every mark is in both, in place."""
+    import xml.etree.ElementTree as ET
+
+    from playground.plot2d import scene
+
+    ext = Extent(-1, 1, -1, 1)
+    values = (ext.grid(4)[:, 0] > 0).float()
+    sc = scene(ext, field=pg.Field(values, "D", 0.0, 1.0), resolution=4, size=100,
+               real=torch.tensor([[-0.5, -0.5], [0.0, 0.0], [0.5, -0.5]]),
+               fake=torch.tensor([[0.5, 0.5], [float("nan"), 0.0]]), modes=torch.tensor([[0.0, 0.5], [0.0, -0.5]]),
+               hq_radius=0.1, title="A: <hinge> & co",
+               overlays=[pg.Ellipse(torch.zeros(2), torch.eye(2) * 0.01, label="w=0.5"),
+                         pg.Arrow(torch.zeros(2), torch.tensor([0.5, -0.2])), pg.Marker(torch.zeros(2), "m")])
+    svg = ET.fromstring(sc.to_svg())  # well-formed, the title's < and & escaped
+    ns = "{http://www.w3.org/2000/svg}"
+    real, fake = (p.get("d") for p in svg.iter(f"{ns}path"))
+    assert real.count("h0") == 3 and "M25.0 75.0h0" in real  # (-0.5, -0.5) at x 25, y 75 of 100 px
+    assert fake.count("h0") == 1 and "M75.0 25.0h0" in fake  # the NaN point is left out, as in the PNG
+    assert len(list(svg.iter(f"{ns}image"))) == 1  # the field, stretched over the picture
+    rings = [c for g in svg.iter(f"{ns}g") for c in g]
+    assert [(c.get("cx"), c.get("cy")) for c in rings] == [("50.0", "25.0"), ("50.0", "75.0")]
+    texts = [t.text for t in svg.iter(f"{ns}text")]
+    assert texts[-3:] == ["A: <hinge> & co", "D: 0 (purple) … 1 (green)",
+                          "1 of 2 generated points are outside this view"]  # the NaN one has no place in it
+    assert "w=0.5" in texts and "m" in texts
+    assert len(list(svg.iter(f"{ns}polyline"))) == 2 + 3 + 2  # the ellipse's two contours, the arrow, the cross
+    img = np.asarray(sc.to_image())
+    assert tuple(img[75, 25]) == REAL_COLOUR and tuple(img[25, 75]) == FAKE_COLOUR
+
+
 def test_generate_and_evaluate_tasks_report_mode_coverage(registry):
     ref = [e.ref for e in list_weights("gan2d") if e.source == "shipped"][0]
     out = run_task(registry, "gan2d", ref, "generate", {"n": 2000, "seed": 1})

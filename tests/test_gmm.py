@@ -195,5 +195,5 @@ def test_the_modes_chart_shows_only_for_data_with_modes(registry):
         for data, shown in (("ring8", True), ("moons", False)):
             sess = LabSession.create(registry, "gmm", {"dataset": data, "components": 4})
             sess.step("both", 2)
-            modes = panel._views(sess, [])[-1]
+            modes = panel._numbers(sess, [])[-1]
             assert modes.visible is shown, data

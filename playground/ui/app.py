@@ -43,6 +43,8 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
         gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
                     "Every action here is also an API endpoint and a `playground` CLI command.")
         tab_ids = ["overview", *registry.families, "plugins"]
+        top_tabs: dict[str, gr.Tab] = {}
+        polls: dict[str, gr.Timer] = {}  # each family's Train status poll
         with gr.Tabs() as tabs:
             with gr.Tab("Overview", id="overview") as tab:
                 try:
@@ -51,25 +53,36 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
                     gr.Markdown(f"⚠️ The overview could not be built: {exc}")
                     traceback.print_exc()
             link_tab(tab, "overview")
+            top_tabs["overview"] = tab
             for fam in registry.families.values():
                 with gr.Tab(fam.title, id=fam.name) as tab:
                     try:
                         with registry.guard(fam.name, "ui"):
-                            FamilyTab(registry, fam, jobs, folders).build(tab)
+                            panel = FamilyTab(registry, fam, jobs, folders)
+                            panel.build(tab)
+                        if panel.poll_timer is not None:
+                            polls[fam.name] = panel.poll_timer
                     except Exception as exc:  # a plugin's UI failed: its tab says so; the app lives on
                         gr.Markdown(f"⚠️ This tab could not be built: {exc}")
                         traceback.print_exc()
                 link_tab(tab, fam.name)
+                top_tabs[fam.name] = tab
             with gr.Tab("Plugins", id="plugins") as tab:
                 build_plugins_tab(registry)
             link_tab(tab, "plugins")
+            top_tabs["plugins"] = tab
+        for name, tab in top_tabs.items():  # opening a family polls its Train status, and no other family's
+            tab.select(lambda name=name: [gr.Timer(active=f == name) for f in polls], None,
+                       list(polls.values()), api_visibility="private", queue=False, show_progress="hidden")
 
-        def open_linked_tab(wanted: str | None) -> Any:
-            return gr.Tabs(selected=wanted) if wanted in tab_ids else gr.skip()
+        def open_linked_tab(wanted: str | None) -> tuple:
+            if wanted not in tab_ids:
+                return (gr.skip(),) * (1 + len(polls))
+            return gr.Tabs(selected=wanted), *(gr.Timer(active=f == wanted) for f in polls)
 
         # The address as the visitor typed it, read by HEAD before the first tab's own select rewrites it.
         linked = gr.Textbox(visible=False)
-        demo.load(open_linked_tab, linked, tabs, js="() => window.playgroundLinkedTab || ''",
+        demo.load(open_linked_tab, linked, [tabs, *polls.values()], js="() => window.playgroundLinkedTab || ''",
                   api_visibility="private", show_progress="hidden")
     demo.jobs = jobs  # type: ignore[attr-defined] - tests and the CLI reach the job manager through the app
     return demo

@@ -57,28 +57,36 @@ class FamilyTab:
         self.image_datasets = [n for n, d in registry.datasets.items() if d.kind == "image"]
         self.weight_dropdowns: list[gr.Dropdown] = []
         self.examples = example_files(registry, family.name)
+        # The Train panel's status poll: on only while this family's tab is open and its Lab is not (a page with
+        # ten families polling every second would spend its browser and the server on panels nobody sees).
+        self.poll_timer: gr.Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------------------
     def build(self, tab: gr.Tab | None = None) -> None:
         """The family's sub-tabs inside its ``tab`` (opening it starts the Lab's default run the first time)."""
         fam = self.family
         gr.Markdown(f"### {fam.title}\n{fam.description}")
+        sub_tabs = []
         with gr.Tabs():
             if fam.has_lab:
                 with gr.Tab("Lab", id=f"{self.name}-lab") as lab_tab:
                     LabPanel(self.registry, fam, self.folders).build(opened_by=[t for t in (tab, lab_tab) if t])
-            with gr.Tab("Generate", id=f"{self.name}-generate"), gr.Tabs():
+                sub_tabs.append(lab_tab)
+            with gr.Tab("Generate", id=f"{self.name}-generate") as generate_tab, gr.Tabs():
                 for task in fam.tasks:
                     with gr.Tab(task.title, id=f"{self.name}-{task.name}"):
                         self._task_panel(task)
-            with gr.Tab("Train", id=f"{self.name}-train"):
+            with gr.Tab("Train", id=f"{self.name}-train") as train_tab:
                 self._train_panel()
-            with gr.Tab("Evaluate", id=f"{self.name}-evaluate"):
+            with gr.Tab("Evaluate", id=f"{self.name}-evaluate") as evaluate_tab:
                 self._evaluate_panel()
                 if self.family.samples_images:
                     self._quality_panel()
-            with gr.Tab("Weights", id=f"{self.name}-weights"):
+            with gr.Tab("Weights", id=f"{self.name}-weights") as weights_tab:
                 self._weights_panel()
+        for sub in [*sub_tabs, generate_tab, train_tab, evaluate_tab, weights_tab]:
+            sub.select(lambda on=sub is train_tab: gr.Timer(active=on), None, self.poll_timer,
+                       api_visibility="private", queue=False, show_progress="hidden")
 
     def _task_panel(self, task: Any) -> None:
         if task.description:
@@ -229,7 +237,7 @@ class FamilyTab:
         api_parameters(start_fn, [*fields, "resume", *(s.name for s in ordered)])
         start.click(start_fn, [*pickers, resume, *comps], [status], api_name=f"{self.name}_train_start")
         stop.click(stop_fn, None, [status], api_name=f"{self.name}_train_stop")
-        timer = gr.Timer(POLL_SECONDS)
+        timer = self.poll_timer = gr.Timer(POLL_SECONDS, active=False)
         timer.tick(status_fn, None, [status, curve, preview], show_progress="hidden", api_visibility="private",
                    concurrency_limit=None)
         gr.api(self._status_json, api_name=f"{self.name}_train_status", concurrency_limit=None)

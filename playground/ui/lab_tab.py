@@ -1,13 +1,22 @@
 """The Lab sub-tab of a 2-D family: live plots of one or two runs, run/pause, and D-only / G-only / full steps.
 
-The session (``playground.lab.LabSession``) lives in ``gr.State``, so every browser tab has its own runs; a
-``gr.Timer`` that is switched on by Run and off by Pause steps it and redraws. Ticks that arrive while one is
-still running are dropped (Gradio's default trigger mode), so a slow machine shows fewer frames, not a backlog.
+The session (``playground.lab.LabSession``) lives in ``gr.State``, so every browser tab has its own runs.
+**Frames** do not go through Gradio's event queue: each event there costs the page ~100 ms of bookkeeping on
+this app's ~1,500 components (measured: Gradio's loading-status update searches the layout tree for every
+component it tracks), which capped the lab at ~4 frames a second. Instead the picture is one ``gr.HTML`` whose
+script asks the server function ``lab_frame`` for the next frame, draws it and asks again: one request in flight,
+so a slow machine or browser shows fewer frames and never a backlog. A frame is SVG (points, mode circles and
+labels as vector marks, the field as a 96-pixel PNG the browser stretches), so no picture is drawn or encoded per
+frame. The script finds its session by an unguessable token written into the picture; the server keeps only a
+weak reference, so the session still lives and dies with the page's ``gr.State``. The live numbers and charts,
+which cost more than the picture, follow through a 1 s ``gr.Timer``. The API's step and reset endpoints return
+the pictures as PNGs too (hidden in the page), so a client without a browser still gets pictures.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +33,34 @@ from ..data.points_csv import read_points
 from ..errors import ConfigError, PlaygroundError
 from ..lab import LabSession
 from ..params import ParamSpec, param, param_specs, settable_specs, validate_value
+from ..plot2d import Scene
 from . import loss_chart
 from .common import api_parameters, checked_ref, user_errors, weight_refs
 from .widgets import param_component
 
-FRAME_SECONDS = 0.2  # the timer's period; ticks arriving while one runs are dropped, so slower is fine
+FRAME_SECONDS = 1 / 20  # at most about this many frames a second (the page's script waits out the rest)
+IDLE_SECONDS = 0.25  # how often a visible, paused lab asks whether it runs again
+NUMBERS_SECONDS = 2.0  # the live table, charts and status follow this often while running
+# token → session, for the page's frame requests; weak, so a session lives and dies with its page's gr.State
+LIVE: weakref.WeakValueDictionary[str, LabSession] = weakref.WeakValueDictionary()
+
+# The picture's script (gr.HTML's js_on_load: ``element`` is the component, ``server`` its server functions).
+LIVE_JS = f"""
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+(async () => {{
+  while (element.isConnected) {{
+    const holder = element.querySelector("[data-lab-token]");
+    if (!holder || element.offsetParent === null) {{ await sleep(300); continue; }}  // no runs yet, or tab hidden
+    const started = performance.now();
+    let reply = null;
+    try {{ reply = await server.lab_frame(holder.dataset.labToken); }} catch (e) {{ await sleep(1000); continue; }}
+    if (reply && reply.html && holder.isConnected) holder.innerHTML = reply.html;
+    const wait = reply && reply.running ? {1000 * FRAME_SECONDS:.0f} - (performance.now() - started)
+                                        : {1000 * IDLE_SECONDS:.0f};
+    await sleep(Math.max(0, wait));
+  }}
+}})();
+"""
 LAB = {"concurrency_id": "lab", "concurrency_limit": 8}  # CPU-only and per session: not the GPU queue
 FRESH, NONE = "(fresh)", "(none)"
 
@@ -37,7 +69,7 @@ FRESH, NONE = "(fresh)", "(none)"
 class LabControls:
     """The lab's own control, declared like every other parameter so one validator checks it."""
 
-    steps_per_frame: int = param(10, min=1, max=200, label="steps per frame",
+    steps_per_frame: int = param(5, min=1, max=200, label="steps per frame",
                                  help="Full steps between two pictures while running.")
 
 
@@ -118,11 +150,11 @@ class LabPanel:
                                           elem_id=f"{self.name}-lab-step-both")
                 save = gr.Button("Save runs as weights", size="sm", elem_id=f"{self.name}-lab-save")
             with gr.Column(scale=3):
-                with gr.Row():
-                    plot_a = gr.Image(label="Run A", type="pil", format="png", height=380, show_label=False,
-                                      elem_id=f"{self.name}-lab-plot-a")
-                    plot_b = gr.Image(label="Run B", type="pil", format="png", height=380, show_label=False,
-                                      elem_id=f"{self.name}-lab-plot-b")
+                live = gr.HTML(_waiting(), js_on_load=LIVE_JS, server_functions=[lab_frame], min_height=300,
+                               elem_id=f"{self.name}-lab-live")
+                # The same pictures as PNGs for API clients; the page shows the SVG above.
+                plot_a = gr.Image(label="Run A", type="pil", format="png", visible=False)
+                plot_b = gr.Image(label="Run B", type="pil", format="png", visible=False)
                 status = gr.Markdown("Starting the default runs… (**Pause** stops them; **New runs** starts over "
                                      "with your settings.)",
                                      elem_id=f"{self.name}-lab-status")
@@ -136,8 +168,9 @@ class LabPanel:
                 if fam.lab_notes:
                     with gr.Accordion("What to look for", open=False):
                         gr.Markdown(fam.lab_notes)
-        timer = gr.Timer(FRAME_SECONDS, active=False)
-        views = [plot_a, plot_b, status, table, losses, modes]
+        timer = gr.Timer(NUMBERS_SECONDS, active=False)  # the live numbers while running (frames come by script)
+        views = [plot_a, plot_b, status, table, losses, modes, live]  # what a click returns
+        numbers = [status, table, losses, modes]
 
         @user_errors
         def reset_fn(ds: str, *vals: Any) -> tuple:
@@ -151,6 +184,7 @@ class LabPanel:
             if variants[1] is None and starts[1] is None:  # no run B
                 variants, starts = variants[:1], starts[:1]
             new = LabSession.create(self.registry, self.name, values, variants, starts)
+            LIVE[new.token] = new
             return (new, gr.Timer(active=False), *self._views(new, []))
 
         @user_errors
@@ -185,24 +219,23 @@ class LabPanel:
             fn.__name__ = f"{self.name}_lab_step_{part.lower()}"
             return fn
 
-        def tick_fn(sess: LabSession | None, n: float) -> tuple:
-            # The session's own flag decides, not the timer: a tick already queued when Pause was pressed
-            # must neither step nor switch the timer back on.
-            if sess is None or not sess.running:
-                return (gr.Timer(active=False), *[gr.skip()] * len(views))
-            try:
-                errors = sess.step("both", validate_value(SPEED, n))
-            except PlaygroundError as exc:  # e.g. a plugin that raised: stop the timer, say why, keep the page
-                sess.running = False
-                return (gr.Timer(active=False), *[gr.skip()] * 2, f"⚠️ {exc}", *[gr.skip()] * 3)
-            if sess.failed:
-                sess.running = False
-            return (gr.Timer(active=False) if sess.failed else gr.skip(), *self._views(sess, errors))
+        def tick_fn(sess: LabSession | None) -> tuple:
+            # Once more after Pause (or a failure), so the numbers end where the picture did; then the timer stops.
+            if sess is None:
+                return (gr.Timer(active=False), *[gr.skip()] * len(numbers))
+            return (gr.skip() if sess.running else gr.Timer(active=False), *self._numbers(sess, []))
 
         @user_errors
-        def run_fn(sess: LabSession | None) -> Any:
-            _need(sess).running = True
+        def run_fn(sess: LabSession | None, n: float) -> Any:
+            sess = _need(sess)
+            sess.steps_per_frame = validate_value(SPEED, n)
+            sess.running = True
             return gr.Timer(active=True)
+
+        @user_errors
+        def speed_fn(sess: LabSession | None, n: float) -> None:
+            if sess is not None:
+                sess.steps_per_frame = validate_value(SPEED, n)
 
         def pause_fn(sess: LabSession | None) -> Any:
             if sess is not None:
@@ -225,38 +258,90 @@ class LabPanel:
         def autostart_fn(sess: LabSession | None, *vals: Any) -> tuple:
             if sess is not None:  # this visitor has runs already: opening the tab again changes nothing
                 return (gr.skip(),) * (2 + len(views))
-            new, _, *shown = reset_fn(*vals)
+            *settings_, n = vals
+            new, _, *shown = reset_fn(*settings_)
+            new.steps_per_frame = validate_value(SPEED, n)
             new.running = True  # Pause stops it, as after Run
             return (new, gr.Timer(active=True), *shown)
 
         for tab in opened_by or []:
-            tab.select(autostart_fn, [session, *inputs], [session, timer, *views], api_visibility="private",
+            tab.select(autostart_fn, [session, *inputs, speed], [session, timer, *views], api_visibility="private",
                        show_progress="hidden", **LAB)
         for part, button in part_buttons.items():  # one update of that part alone
             button.click(step_fn(part), [session], views, api_name=f"{self.name}_lab_step_{part.lower()}", **LAB)
         step_both.click(step_fn("both"), [session, speed], views, api_name=f"{self.name}_lab_step", **LAB)
-        run.click(run_fn, [session], [timer], api_visibility="private")
+        run.click(run_fn, [session, speed], [timer], api_visibility="private")
+        speed.change(speed_fn, [session, speed], None, api_visibility="private", show_progress="hidden")
         pause.click(pause_fn, [session], [timer], api_visibility="private")
-        timer.tick(tick_fn, [session, speed], [timer, *views], show_progress="hidden", api_visibility="private",
-                   **LAB)
+        timer.tick(tick_fn, [session], [timer, *numbers], show_progress="hidden", api_visibility="private", **LAB)
         save.click(save_fn, [session], [status], api_name=f"{self.name}_lab_save", **LAB)
 
     def _views(self, sess: LabSession, errors: list[str]) -> tuple:
-        images, rows = sess.frames()
+        """Everything a click shows: the PNGs (for the API), the numbers, the page's live picture."""
+        scenes = sess.scenes()
+        return (scenes[0].to_image(), scenes[1].to_image() if len(scenes) > 1 else None,
+                *self._numbers(sess, errors), live_html(sess, scenes))
+
+    def _numbers(self, sess: LabSession, errors: list[str]) -> tuple:
+        """The status line, the live table and the two charts."""
+        rows = sess.numbers()
         rate = sum(r.seconds_training for r in sess.runs)
         steps = sum(r.steps for r in sess.runs)
         lines = [" · ".join(f"**{r.label}** {r.objective} ({r.source})" for r in sess.runs)]
         if steps and rate > 0:
             lines.append(f"{steps / rate:.0f} steps/s while training")
-        lines += [f"⚠️ {e}" for e in errors] + [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
+        lines += [f"⚠️ {e}" for e in [*errors, sess.stopped_by] if e]
+        lines += [f"⚠️ {r.error}" for r in sess.runs if r.error and r.error not in errors]
         curves = loss_chart.loss_frame(sess.history)
         cover = _frame(sess.coverage, ["step", "run", "modes covered"])
         # None clears a plot: an empty frame would fix its colour scale to no series at all. Data without modes
         # (banana, moons, your CSV) has nothing to count, so its chart is hidden rather than left empty.
         has_modes = any(r.modes is not None for r in sess.runs)
         modes = gr.LinePlot(value=cover if len(cover) else None, visible=has_modes)
-        return (images[0], images[1] if len(images) > 1 else None, "  \n".join(lines), pd.DataFrame(rows),
-                curves if len(curves) else None, modes)
+        return "  \n".join(lines), by_run(rows), curves if len(curves) else None, modes
+
+
+def by_run(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The live numbers with one column per run (A and B side by side, one measure per row): a dozen measures
+    as columns wrapped their headers letter by letter in the lab's width."""
+    measures = list(dict.fromkeys(k for row in rows for k in row if k not in ("run", "objective")))
+    columns = {"measure": measures}
+    for row in rows:
+        columns[f"{row['run']}: {row['objective']}"] = [str(row.get(k, "")) for k in measures]
+    return pd.DataFrame(columns)
+
+
+def live_html(sess: LabSession, scenes: list[Scene] | None = None) -> str:
+    """The runs' pictures side by side, in the holder that carries the session's token for the page's script."""
+    return f'<div data-lab-token="{sess.token}" style="{PAIR_STYLE}">{frames_html(scenes or sess.scenes())}</div>'
+
+
+PAIR_STYLE = "display:flex;gap:12px;align-items:flex-start"
+
+
+def frames_html(scenes: list[Scene]) -> str:
+    return "".join(f'<div style="flex:1 1 0;min-width:0">{sc.to_svg()}</div>' for sc in scenes)
+
+
+def lab_frame(token: Any) -> dict[str, Any]:
+    """The page's script asks for its next frame: step the session by its steps per frame and send the pictures.
+    A server function of the live picture (``gr.HTML(server_functions=…)``), not a queued event (see above)."""
+    sess = LIVE.get(str(token))
+    if sess is None or not sess.running:
+        return {"running": False}
+    try:
+        sess.step("both", sess.steps_per_frame)
+    except PlaygroundError as exc:  # e.g. a plugin that raised: stop, and the numbers say why
+        sess.running, sess.stopped_by = False, str(exc)
+        return {"running": False}
+    if sess.failed:  # every run hit a non-finite loss (each says which)
+        sess.running = False
+    return {"running": sess.running, "html": frames_html(sess.scenes())}
+
+
+def _waiting() -> str:
+    return ('<div style="height:300px;display:flex;align-items:center;justify-content:center;color:#888;'
+            'border:1px dashed #ccc">The runs appear here.</div>')
 
 
 def _frame(rows: list[tuple[int, str, float]], columns: list[str]) -> pd.DataFrame:

@@ -53,6 +53,10 @@ class CycleGANConfig(pg.TrainConfig):
     lambda_cycle: float = pg.param(LAMBDA_CYCLE, min=0.0, max=1000.0, help="Weight of the cycle loss ‖F(G(a)) − a‖₁"
                                    " + ‖G(F(b)) − b‖₁; 0 = no cycle (the ablation: nothing ties a translation to "
                                    "its input).", label="λ cycle")
+    cycle_a_weight: float = pg.param(1.0, min=0.0, max=10.0, help="A's round trip ‖F(G(a)) − a‖₁ weighs λ cycle × "
+                                     "this (the reference code's λ_A / λ_B split). Below 1 when A varies more than "
+                                     "B (handwriting → print): a full weight makes G hide A's style in its output "
+                                     "so that F can restore it.", label="A cycle weight", advanced=True)
     lambda_identity: float = pg.param(LAMBDA_IDENTITY, min=0.0, max=100.0, help="Weight of the identity loss "
                                       "‖G(b) − b‖₁ + ‖F(a) − a‖₁, relative to λ cycle (the paper's 0.5); needs both "
                                       "domains to have the same channels.", label="λ identity")
@@ -181,7 +185,7 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
         rec_a, rec_b = m["G_BA"](fake_b), m["G_AB"](fake_a)
         adv_ab, adv_ba = adv.g_loss(m["D_B"](fake_b).float()), adv.g_loss(m["D_A"](fake_a).float())
         cyc_a, cyc_b = cycle_loss(rec_a, a), cycle_loss(rec_b, b)
-        loss_g = adv_ab + adv_ba + cfg.lambda_cycle * (cyc_a + cyc_b)
+        loss_g = adv_ab + adv_ba + cfg.lambda_cycle * (cfg.cycle_a_weight * cyc_a + cyc_b)
         idt = torch.zeros((), device=a.device)
         w_idt = cfg.lambda_cycle * cfg.lambda_identity
         if w_idt > 0:
