@@ -463,7 +463,7 @@ def bench_lab(registry: Any, family: str, steps_per_frame: int, frames: int,
 # counts) on today's page, or the PNG's address on a page that shows images (so older versions compare).
 COUNT_UPDATES_JS = """(sel) => { window.__updates = []; let last = null;
   const look = () => { const el = document.querySelector(sel);
-    const img = el && el.querySelector('img'); const title = el && el.querySelector('svg text');
+    const img = el && el.querySelector('img'); const title = el && el.querySelector('svg text.title');
     const now = img ? img.src : (title ? title.textContent : null);
     if (now !== null && now !== last) {
       if (last !== null) window.__updates.push([performance.now(), now]);
@@ -471,9 +471,11 @@ COUNT_UPDATES_JS = """(sel) => { window.__updates = []; let last = null;
     requestAnimationFrame(look); }; look(); }"""
 
 
-def bench_lab_browser(registry: Any, family: str, seconds: float, url: str | None = None) -> dict[str, float]:
+def bench_lab_browser(registry: Any, family: str, seconds: float, url: str | None = None,
+                      steps_per_frame: int | None = None) -> dict[str, float]:
     """Visual updates/s of the Lab in chromium, the family's tab opened as a visitor opens it (``url``: an app
-    already running, e.g. an older version's, instead of this one)."""
+    already running, e.g. an older version's, instead of this one; ``steps_per_frame``: typed into the page's
+    control first, None = the page's default)."""
     import re
 
     from playwright.sync_api import sync_playwright
@@ -495,7 +497,11 @@ def bench_lab_browser(registry: Any, family: str, seconds: float, url: str | Non
             page.goto(url)
             page.get_by_role("tab", name=title).first.click()
             sel = next(s for s in (f"#{family}-lab-live", f"#{family}-lab-plot-a") if page.locator(s).count())
-            page.locator(sel).locator("svg, img").first.wait_for(timeout=60_000)
+            page.locator(sel).locator("img, svg text.title").first.wait_for(timeout=60_000)
+            if steps_per_frame is not None:
+                box = page.get_by_label("number input for Steps per frame").first
+                box.fill(str(steps_per_frame))
+                box.press("Enter")
             time.sleep(3)  # past the first frames
             page.evaluate(COUNT_UPDATES_JS, sel)
             time.sleep(seconds)
@@ -605,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-per-frame", type=int, default=5, help="2-D lab: steps between pictures")
     p.add_argument("--lab-browser", type=float, default=0, metavar="SECONDS",
                    help="2-D lab: also count the page's visual updates/s in chromium for SECONDS")
+    p.add_argument("--lab-browser-steps", type=int, help="--lab-browser: steps per frame typed into the page "
+                   "(default: the page's own)")
     p.add_argument("--lab-url", help="--lab-browser: measure the app already running here instead (e.g. an older "
                    "version, for a before/after)")
     p.add_argument("--lab-sweep", type=int, default=0, help="2-D lab: also train every objective this many steps "
@@ -653,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.lab_sweep:
             results.update(lab_sweep(reg, a.family, a.lab_sweep))
         if a.lab_browser:
-            results.update(bench_lab_browser(reg, a.family, a.lab_browser, a.lab_url))
+            results.update(bench_lab_browser(reg, a.family, a.lab_browser, a.lab_url, a.lab_browser_steps))
     else:
         results.update(bench_training(reg, a.family, a.steps, a.batch_size, a.device))
         results.update(bench_inference(reg, a.family, a.weights, a.device, a.repeats))

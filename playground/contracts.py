@@ -255,6 +255,9 @@ class ModelFamily:
     # ("objective", "wgan_gp"); None = no comparison.
     lab_compare: ClassVar[tuple[str, Any] | None] = None
     lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
+    # Full steps between two frames of the running Lab by default: a GAN's steps are small (5 at ~10 frames/s),
+    # an EM iteration moves a mixture a long way (1, so each one is seen).
+    lab_steps_per_frame: ClassVar[int] = 5
     # What train_step's logged values are: "loss" (the lab's live table heads them "loss d", "loss g"), or "" for
     # named statistics that are not losses (a log-likelihood, an acceptance rate), shown under their own names.
     logged_kind: ClassVar[str] = "loss"

@@ -90,7 +90,7 @@ def test_lab_runs_live_and_pauses(url, browser):
     page.get_by_role("tab", name="GAN 2-D lab").first.click()
     page.locator("#gan2d-lab-reset").click()
     # The page draws each run as SVG: its first line names the run and counts D's and G's updates.
-    title = page.locator("#gan2d-lab-live svg text").first
+    title = page.locator("#gan2d-lab-live svg text.title").first
     title.wait_for(timeout=30_000)
     page.locator("#gan2d-lab-run").click()
     seen = {title.text_content()}
@@ -116,7 +116,7 @@ def test_the_lab_moves_on_first_open_without_a_click(url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.goto(url)
     page.get_by_role("tab", name="MCMC").first.click()
-    title = page.locator("#mcmc-lab-live svg").nth(1).locator("text").first  # run B's first line: its counts
+    title = page.locator("#mcmc-lab-live svg").nth(1).locator("text.title").first  # run B's first line: its counts
     title.wait_for(timeout=30_000)
     seen = {title.text_content()}
     deadline = time.time() + 60

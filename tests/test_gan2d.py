@@ -198,8 +198,9 @@ def test_the_pages_svg_draws_the_same_scene_as_the_apis_png():
     rings = [c for g in svg.iter(f"{ns}g") for c in g]
     assert [(c.get("cx"), c.get("cy")) for c in rings] == [("50.0", "25.0"), ("50.0", "75.0")]
     texts = [t.text for t in svg.iter(f"{ns}text")]
-    assert texts[-3:] == ["A: <hinge> & co", "D: 0 (purple) … 1 (green)",
-                          "1 of 2 generated points are outside this view"]  # the NaN one has no place in it
+    titles = [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "title"]  # the picture's own lines
+    assert titles == texts[-3:] == ["A: <hinge> & co", "D: 0 (purple) … 1 (green)",
+                                    "1 of 2 generated points are outside this view"]  # the NaN one is not in view
     assert "w=0.5" in texts and "m" in texts
     assert len(list(svg.iter(f"{ns}polyline"))) == 2 + 3 + 2  # the ellipse's two contours, the arrow, the cross
     img = np.asarray(sc.to_image())

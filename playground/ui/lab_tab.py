@@ -77,9 +77,11 @@ SPEED = param_specs(LabControls)[0]
 
 
 def speed_spec(family: ModelFamily) -> ParamSpec:
-    """The steps-per-frame control, its help naming this family's parts (a GAN's D and G, EM's E and M)."""
+    """The steps-per-frame control at this family's default, its help naming the family's parts (a GAN's D and G,
+    EM's E and M)."""
     parts = " and ".join(family.lab_parts)
-    return dataclasses.replace(SPEED, help=SPEED.help.replace("Full steps", f"Full steps (each runs {parts})")
+    return dataclasses.replace(SPEED, default=family.lab_steps_per_frame,
+                               help=SPEED.help.replace("Full steps", f"Full steps (each runs {parts})")
                                if parts else SPEED.help)
 
 HOW_TO_READ = """**How to read it.** Green dots are real data, purple dots are the model's samples (the same

@@ -85,6 +85,7 @@ class GMM(pg.ModelFamily):
     smoke_config = {"dataset": "ring8", "steps": 15}
     lab_parts = ("E", "M")
     lab_compare = ("init", "random")
+    lab_steps_per_frame = 1  # one EM iteration per frame: each moves the components visibly
     lab_notes = ("Step **E** (responsibilities: each point takes the colours of the components that explain it) and "
                  "**M** (each component refits to its points) by hand. The log-likelihood climbs and never falls "
                  "(`LL drop` stays 0). Compare k-means++ seeding with random seeding on `grid25` with 25 components: "
