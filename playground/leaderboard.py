@@ -177,6 +177,8 @@ def cached_rows(registry: Any) -> tuple[list[Row], list[tuple[str, str]]]:
         entry = next(e for e in list_weights(family) if e.ref == ref)
         row = cache.get(f"{family}/{ref}")
         if _fresh(row, _sha256(entry.path)):
+            # The card is the source of the family's own numbers: a card rewritten for the same weights shows.
+            row.headline = _headline(registry.family(family), entry.card)
             rows.append(row)
         else:
             stale.append((family, ref))

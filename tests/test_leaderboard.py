@@ -41,6 +41,15 @@ def test_card_metrics_and_headlines_come_from_the_card():
     assert "field" not in metrics and "metric" not in metrics  # only the Metrics section's rows
 
 
+def test_every_declared_headline_number_is_in_a_shipped_card(registry):
+    """A family's own numbers in the Overview come from its cards by the names it declares: a name no card has
+    would leave the column empty (it did for CycleGAN, whose numbers sat in a wide table only)."""
+    for name, fam in registry.families.items():
+        cards = [e.card for e in lb.list_weights(name) if e.source == "shipped"]
+        for metric in fam.headline_metrics:
+            assert any(metric in lb.card_metrics(card) for card in cards), (name, metric)
+
+
 def test_changed_weights_are_rescored_into_the_users_cache(registry, tmp_path, monkeypatch):
     shipped = tmp_path / "weights"
     for ref in ("gmm/ring8", "gan2d/ring8-nonsaturating"):

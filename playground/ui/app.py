@@ -15,6 +15,9 @@ from .plugins_tab import build_plugins_tab
 
 CSS = """
 #plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
+/* Table headers in the body font, a size down, broken between words: in the monospace default, narrow number
+   columns wrapped their headers letter by letter ("precis/ion", "densit/y"). */
+th .header.text { font-family: var(--font); font-size: 12px; word-break: normal; overflow-wrap: break-word; }
 """
 DELETE_CACHE = (600, 1800)  # (how often, older than what), in seconds
 TAB_PARAM = "tab"  # ?tab=vae opens the VAE tab: each tab has a link (the address bar follows the open tab)

@@ -24,7 +24,7 @@ real-vs-real value beside it, KID, precision, recall, density, coverage, the rar
 by 1,000 samples against held-out points. *Own numbers* are each family's headline figures from its model card.
 Open a family's tab to generate, train or evaluate it; `playground leaderboard` prints these tables."""
 # Column widths per table (the numbers are short; the model, its own numbers and what it trained on are not).
-WIDTHS = {"image": ["15%", "8%", "10%", "5%", "6%", "6%", "6%", "6%", "6%", "20%", "12%"],
+WIDTHS = {"image": ["15%", "8%", "9%", "6%", "7%", "6%", "6%", "7%", "6%", "18%", "12%"],
           "points": ["18%", "7%", "7%", "7%", "7%", "6%", "7%", "28%", "13%"],
           "other": ["25%", "58%", "17%"]}
 _scoring = threading.Lock()  # one background scoring at a time, whatever the number of visitors

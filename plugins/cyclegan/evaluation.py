@@ -105,6 +105,10 @@ def direction_scores(state: pg.ModelState, load, direction: str, x: torch.Tensor
     return out, fake
 
 
+# The scores of the evaluated model that its card lists on their own, one per direction ("A → B", "B → A").
+HEADLINE = {"label preservation (%)": "label preservation {} (%)", "FID / baseline": "translated FID / baseline {}"}
+
+
 def recipe(cfg: object) -> str:
     """The loss weights that tell shipped recipes apart, for table rows."""
     return f"λ cycle {cfg.lambda_cycle:g}, λ semantic {cfg.lambda_semantic:g}"
@@ -148,10 +152,13 @@ class Evaluation:
                 scores, fake = direction_scores(st, load, direction, x, y, tests[dst][0])
                 label = f"{name} ({recipe(st.config)})"
                 table.append({"weights": label, "direction": arrow, **_rounded(scores)})
+                if name == "this model":  # the headline numbers, named by direction (the Overview's columns)
+                    ab = "A → B" if direction == "AtoB" else "B → A"
+                    values.update({HEADLINE[k].format(ab): v for k, v in _rounded(scores).items() if k in HEADLINE})
                 if "label preservation (%)" in scores:
                     chart_rows.append({"direction": arrow, "label preservation (%)": scores["label preservation (%)"],
                                        "weights": label})
-                strip.append((f"→ {label}"[:22], fake[:8]))
+                strip.append((f"→ {name}"[:22], fake[:8]))  # the recipe is in the table (the font has no λ)
             images.append((f"{arrow}: test images and translations", pictures.labelled_rows(strip)))
         values["scores"] = table
         chart = (pg.Chart(chart_rows, x="direction", y="label preservation (%)", color="weights",

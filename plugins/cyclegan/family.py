@@ -111,6 +111,8 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
     config = CycleGANConfig
     evaluate_inputs = EvaluateIn
     evaluate_chart = "bar"
+    headline_metrics = ("label preservation A → B (%)", "label preservation B → A (%)",
+                        "translated FID / baseline A → B", "translated FID / baseline B → A")
     smoke_config = {"width": 8, "blocks": 1, "d_width": 8, "batch_size": 8, "lr": 1e-3, "pool_size": 8,
                     "lr_schedule": "constant"}
     tasks = (
