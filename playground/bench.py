@@ -518,6 +518,47 @@ def bench_lab_browser(registry: Any, family: str, seconds: float, url: str | Non
     return out
 
 
+def bench_overview(registry: Any, cold: bool) -> dict[str, float]:
+    """The Overview's open time: reading the cached rows (hashes of every shipped weights file), and in chromium
+    page load → the first table's cells and the gallery's pictures; ``cold``: also scoring every shipped model on the
+    protocol from nothing (what a changed weights file costs, in the background, once)."""
+    from playwright.sync_api import sync_playwright
+
+    from playground import leaderboard as lb
+    from playground.ui.app import LAUNCH_OPTIONS, build_app
+
+    out = {"overview_cached_rows_ms": _median_ms(lambda: lb.cached_rows(registry), 5)}
+    if cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            lb.update(registry, into=Path(tmp) / "leaderboard.json", force=True)
+            out["overview_cold_score_all_s"] = time.perf_counter() - t0
+    demo = build_app(registry)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                               "--disable-component-update"])
+            times = []
+            for _ in range(3):
+                page = browser.new_page(viewport={"width": 1400, "height": 1300})
+                t0 = time.perf_counter()
+                page.goto(url)
+                # a model's row ("Title · weights") drawn in the first table
+                page.wait_for_function("() => (document.querySelector('#overview-image')?.innerText || '')"
+                                       ".includes(' · ')", timeout=60_000)
+                page.locator("#overview-gallery img:visible").first.wait_for(timeout=60_000)
+                times.append(time.perf_counter() - t0)
+                page.close()
+            browser.close()
+    finally:
+        demo.close()
+    out["overview_browser_open_s"] = statistics.median(times)
+    return out
+
+
 def lab_sweep(registry: Any, family: str, steps: int, every: int = 250) -> dict[str, Any]:
     """Every choice of the family's compared field (GAN 2-D: every objective) at the defaults on the default data:
     modes covered and % high quality every ``every`` steps (the numbers behind the Lab's notes)."""
@@ -615,6 +656,10 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: the page's own)")
     p.add_argument("--lab-url", help="--lab-browser: measure the app already running here instead (e.g. an older "
                    "version, for a before/after)")
+    p.add_argument("--overview", action="store_true", help="also the Overview's open time: cached rows, and page "
+                   "load → first table in chromium")
+    p.add_argument("--overview-cold", action="store_true", help="--overview: also score every shipped model from "
+                   "nothing (minutes)")
     p.add_argument("--lab-sweep", type=int, default=0, help="2-D lab: also train every objective this many steps "
                    "and print modes covered / %% high quality every 250 steps")
     p.add_argument("--lab-objectives", default="nonsaturating,fgan_kl",
@@ -679,6 +724,8 @@ def main(argv: list[str] | None = None) -> int:
             results.update(bench_processes(a.family, a.steps, a.batch_size))
     if a.memory:
         results.update(bench_memory(reg, a.family, a.memory, a.device))
+    if a.overview or a.overview_cold:
+        results.update(bench_overview(reg, a.overview_cold))
     if a.concurrency:
         results.update(bench_concurrency(a.concurrency, 8, a.concurrency_endpoints))
     if a.quality_n:

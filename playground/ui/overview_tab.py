@@ -55,7 +55,8 @@ def _status(stale: list[tuple[str, str]]) -> str:
     if not stale:
         return ""
     names = ", ".join(f"{f}/{w}" for f, w in stale[:6]) + (" …" if len(stale) > 6 else "")
-    return (f"⏳ {len(stale)} model(s) changed since they were scored ({names}); scoring them in the background. "
+    # Plain words: an hourglass emoji drew as an empty box where the system has no emoji font.
+    return (f"*Scoring:* {len(stale)} model(s) changed since they were scored ({names}), in the background. "
             "Press Refresh in a minute.")
 
 
