@@ -41,14 +41,17 @@ def test_losses_match_their_formulas():
     assert float(cycle_loss(a, a)) == 0
 
 
-def test_generator_loss_weights_the_terms_as_the_paper(registry, tmp_path):
-    """G's logged loss = adversarial A→B + B→A + λ_cyc·(cycle A + cycle B) + λ_idt·λ_cyc·identity."""
-    p = Trainer(registry, "cyclegan", {**TINY, "steps": 1, "log_every": 1, "lambda_cycle": 7.0,
-                                       "lambda_identity": 0.3}, out_dir=tmp_path, device="cpu").run()
+@pytest.mark.parametrize("a_weight", [1.0, 0.1])
+def test_generator_loss_weights_the_terms_as_the_paper(registry, tmp_path, a_weight):
+    """G's logged loss = adversarial A→B + B→A + λ_cyc·(w_A·cycle A + cycle B) + λ_idt·λ_cyc·identity, where w_A
+    (cycle_a_weight, the reference code's λ_A / λ_B split) is 1 in the paper."""
+    p = Trainer(registry, "cyclegan", {**TINY, "steps": 1, "log_every": 1, "lambda_cycle": 7.0, "lambda_identity": 0.3,
+                                       "cycle_a_weight": a_weight}, out_dir=tmp_path, device="cpu").run()
     v = {name: val for _, name, val in p.losses}
-    expected = (v["adversarial A→B"] + v["adversarial B→A"] + 7.0 * (v["cycle A (L1)"] + v["cycle B (L1)"])
-                + 7.0 * 0.3 * v["identity (L1)"])
+    expected = (v["adversarial A→B"] + v["adversarial B→A"]
+                + 7.0 * (a_weight * v["cycle A (L1)"] + v["cycle B (L1)"]) + 7.0 * 0.3 * v["identity (L1)"])
     assert v["G loss"] == pytest.approx(expected, rel=1e-5)
+    assert v["cycle A (L1)"] > 0.01  # the A term is there to weigh
 
 
 def test_networks_fit_the_image_sizes():
@@ -331,7 +334,9 @@ def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
     """The cards, on the 360 digits and 360 glyphs test images. The paper's recipe keeps the label 66 % (digits →
     glyphs) and 74 % (glyphs → digits) of the time, its λ_cycle = 0 twin (same seed and steps) 60 % and 62 %; round
     trips come back at 25–26 dB with the cycle loss and 11–12 dB without. The shipped default adds the semantic term
-    and meets the issue's ≥ 90 % in both directions (94 % and 99.7 %) with round trips as good as the paper's."""
+    and weighs the handwritten round trip 0.1: it meets the issue's ≥ 90 % in both directions (96 % and 100 %), its
+    printed round trips are as good as the paper's, its handwritten ones (19.4 dB) still far above no cycle at all,
+    and its printed translations are much closer to real print (FID / baseline 4.3 against the paper's 11.8)."""
     from playground.metrics.scores import psnr
 
     cpu = torch.device("cpu")
@@ -351,5 +356,13 @@ def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
         x, _ = evaluation._test(recipe, load, "A" if d == "AtoB" else "B", 360)
         round_trip = {name: float(psnr(translate(s, translate(s, x, there), back), x).mean())
                       for name, s in (("recipe", recipe), ("ablation", ablation), ("default", default))}
-        assert round_trip["default"] > round_trip["recipe"] - 1, round_trip
         assert round_trip["recipe"] > round_trip["ablation"] + 8, round_trip
+        if d == "AtoB":  # weighed 0.1: the handwritten round trip gives way, but stays a round trip
+            assert round_trip["default"] > round_trip["ablation"] + 5, round_trip
+        else:
+            assert round_trip["default"] > round_trip["recipe"] - 1, round_trip
+    x, y = evaluation._test(recipe, load, "A", 360)
+    real_b, _ = evaluation._test(recipe, load, "B", 360)
+    fid = {name: evaluation.direction_scores(s, load, "AtoB", x, y, real_b)[0]["FID / baseline"]
+           for name, s in (("recipe", recipe), ("default", default))}
+    assert fid["default"] < 0.6 * fid["recipe"], fid

@@ -111,7 +111,9 @@ HEADLINE = {"label preservation (%)": "label preservation {} (%)", "FID / baseli
 
 def recipe(cfg: object) -> str:
     """The loss weights that tell shipped recipes apart, for table rows."""
-    return f"λ cycle {cfg.lambda_cycle:g}, λ semantic {cfg.lambda_semantic:g}"
+    a = getattr(cfg, "cycle_a_weight", 1.0)
+    cycle = f"λ cycle {cfg.lambda_cycle:g}" + (f" (A × {a:g})" if a != 1 else "")
+    return f"{cycle}, λ semantic {cfg.lambda_semantic:g}"
 
 
 def _rounded(d: dict) -> dict:
