@@ -1,6 +1,7 @@
 """A real browser (Debian chromium via Playwright) against a real server."""
 
 import os
+import re
 import shutil
 import time
 
@@ -108,6 +109,44 @@ def test_lab_runs_live_and_pauses(url, browser):
     assert title.text_content() == paused
     table = page.locator("#gan2d-lab-table").inner_text()
     assert "nonsaturating" in table and "modes covered" in table.lower()
+    page.close()
+
+
+def _counts(title) -> int:  # noqa: ANN001
+    """The last number of a run's title line: G's updates (or the step)."""
+    return int(re.findall(r"\d+", title.text_content())[-1])
+
+
+def test_new_runs_keep_the_lab_playing_or_paused(url, browser):
+    """New runs while the lab plays starts over and goes on playing (as GAN Lab's reset); after Pause it starts over
+    paused. So New runs then a quick Run ends running in whichever order the server takes the two clicks."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(url)
+    page.get_by_role("tab", name="GAN 2-D lab").first.click()  # opens playing
+    title = page.locator("#gan2d-lab-live svg text.title").first
+    title.wait_for(timeout=30_000)
+    deadline = time.time() + 60
+    while _counts(title) < 100 and time.time() < deadline:
+        time.sleep(0.1)
+    assert _counts(title) >= 100
+    page.locator("#gan2d-lab-reset").click()
+    deadline = time.time() + 60
+    while _counts(title) >= 100 and time.time() < deadline:  # started over ...
+        time.sleep(0.05)
+    start = _counts(title)
+    assert start < 100
+    deadline = time.time() + 60
+    while _counts(title) <= start + 20 and time.time() < deadline:  # ... and plays on without a click
+        time.sleep(0.1)
+    assert _counts(title) > start + 20
+    page.locator("#gan2d-lab-pause").click()
+    time.sleep(2)
+    page.locator("#gan2d-lab-reset").click()
+    deadline = time.time() + 60
+    while _counts(title) != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(2)
+    assert _counts(title) == 0  # started over, paused
     page.close()
 
 

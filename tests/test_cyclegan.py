@@ -366,3 +366,15 @@ def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
     fid = {name: evaluation.direction_scores(s, load, "AtoB", x, y, real_b)[0]["FID / baseline"]
            for name, s in (("recipe", recipe), ("default", default))}
     assert fid["default"] < 0.6 * fid["recipe"], fid
+
+
+def test_examples_are_the_first_domains_images(registry):
+    """The Translate tab's examples feed its default direction (A → B): handwritten digits only, not the shapes a
+    one-stream family gets as anomalies."""
+    from pathlib import Path
+
+    from playground.ui.examples import example_files
+
+    files = example_files(registry, "cyclegan")
+    assert len(files) == 8 and {Path(f).parent.name for f in files} == {"digits"}
+    assert {Path(f).parent.name for f in example_files(registry, "autoencoder")} == {"digits", "shapes"}

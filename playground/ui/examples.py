@@ -30,20 +30,26 @@ def _files(registry: Any, name: str, count: int) -> list[str]:
 
 
 def example_files(registry: Any, family: str) -> list[str]:
-    """Example PNGs; empty when the family has no weights or its data is not built in."""
+    """Example PNGs; empty when the family has no weights or its data is not built in. A model of two data streams
+    (CycleGAN's domains) gets its first domain's images only: a third dataset's "anomaly" would only confuse."""
     entries = list_weights(family)
     if not entries:
         return []
     try:
         meta = read_metadata(entries[0].path)
-        primary, channels = meta["data"]["name"], meta["info"]["channels"]
+        info = meta["info"]
+        streams = meta.get("streams") or {"": meta["data"]}
+        channels = {spec["name"]: info.get("streams", {}).get(key, info)["channels"] for key, spec in streams.items()}
 
-        def builtin(name: str) -> bool:
+        def builtin(name: str, want: int) -> bool:
             d = registry.datasets.get(name)
-            return d is not None and d.kind == "image" and d.source == "built-in" and d.channels == channels
+            return d is not None and d.kind == "image" and d.source == "built-in" and d.channels == want
 
-        files = _files(registry, primary, PRIMARY) if builtin(primary) else []
-        other = next((n for n in OTHER_PREFERENCE if n != primary and builtin(n)), None)
+        primary, c = next(iter(channels.items()))
+        if len(channels) > 1:  # the first domain's images: what the task's default direction takes
+            return _files(registry, primary, PRIMARY + OTHER) if builtin(primary, c) else []
+        files = _files(registry, primary, PRIMARY) if builtin(primary, c) else []
+        other = next((n for n in OTHER_PREFERENCE if n != primary and builtin(n, c)), None)
         return files + (_files(registry, other, OTHER) if other else [])
-    except (PlaygroundError, OSError, KeyError):
+    except (PlaygroundError, OSError, KeyError, ValueError):
         return []  # examples are a convenience; the tab works without them

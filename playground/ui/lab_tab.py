@@ -175,7 +175,7 @@ class LabPanel:
         numbers = [status, table, losses, modes]
 
         @user_errors
-        def reset_fn(ds: str, *vals: Any) -> tuple:
+        def reset_fn(old: LabSession | None, ds: str, *vals: Any) -> tuple:
             n_cmp = len(compare)
             cmp_vals, (wa, wb), rest = vals[:n_cmp], vals[n_cmp:n_cmp + 2], vals[n_cmp + 2:]
             # 2-D points: registered sets (a parametrised one with its argument), csv:PATH where the server allows
@@ -187,7 +187,13 @@ class LabPanel:
                 variants, starts = variants[:1], starts[:1]
             new = LabSession.create(self.registry, self.name, values, variants, starts)
             LIVE[new.token] = new
-            return (new, gr.Timer(active=False), *self._views(new, []))
+            # New runs keep the lab playing or paused, as GAN Lab's reset does. It also makes a quick New runs →
+            # Run end running whichever the server handles first (the two clicks are separate events, and a Run
+            # handled first lands on the old runs: a test saw the new ones sit paused under load).
+            if old is not None:
+                new.steps_per_frame = old.steps_per_frame
+                new.running, old.running = old.running, False
+            return (new, gr.Timer(active=new.running), *self._views(new, []))
 
         @user_errors
         def points_fn(upload: str | None, drawing: Any) -> tuple:
@@ -253,15 +259,16 @@ class LabPanel:
 
         inputs = [dataset, *compare, start_a, start_b, *settings]
         cmp_names = [f"{self.compare_spec.name}_a", f"{self.compare_spec.name}_b"] if compare else []
-        api_parameters(reset_fn, ["dataset", *cmp_names, "weights_a", "weights_b", *(s.name for s in self.settings)])
-        reset.click(reset_fn, inputs, [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
+        api_parameters(reset_fn, ["session", "dataset", *cmp_names, "weights_a", "weights_b",
+                                  *(s.name for s in self.settings)])
+        reset.click(reset_fn, [session, *inputs], [session, timer, *views], api_name=f"{self.name}_lab_reset", **LAB)
 
         @user_errors
         def autostart_fn(sess: LabSession | None, *vals: Any) -> tuple:
             if sess is not None:  # this visitor has runs already: opening the tab again changes nothing
                 return (gr.skip(),) * (2 + len(views))
             *settings_, n = vals
-            new, _, *shown = reset_fn(*settings_)
+            new, _, *shown = reset_fn(None, *settings_)
             new.steps_per_frame = validate_value(SPEED, n)
             new.running = True  # Pause stops it, as after Run
             return (new, gr.Timer(active=True), *shown)
