@@ -334,9 +334,9 @@ def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
     """The cards, on the 360 digits and 360 glyphs test images. The paper's recipe keeps the label 66 % (digits →
     glyphs) and 74 % (glyphs → digits) of the time, its λ_cycle = 0 twin (same seed and steps) 60 % and 62 %; round
     trips come back at 25–26 dB with the cycle loss and 11–12 dB without. The shipped default adds the semantic term
-    and weighs the handwritten round trip 0.1: it meets the issue's ≥ 90 % in both directions (96 % and 100 %), its
-    printed round trips are as good as the paper's, its handwritten ones (19.4 dB) still far above no cycle at all,
-    and its printed translations are much closer to real print (FID / baseline 4.3 against the paper's 11.8)."""
+    and weighs the handwritten round trip 0.1 (8,000 steps): it meets the issue's ≥ 90 % in both directions (97.5 %
+    and 99.7 %) and its ≤ 3× the real-vs-real FID for digits → glyphs (2.85×, the paper's recipe 11.8×); its printed
+    round trips are as good as the paper's, its handwritten ones (19.3 dB) still far above no cycle at all."""
     from playground.metrics.scores import psnr
 
     cpu = torch.device("cpu")
@@ -365,7 +365,7 @@ def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
     real_b, _ = evaluation._test(recipe, load, "B", 360)
     fid = {name: evaluation.direction_scores(s, load, "AtoB", x, y, real_b)[0]["FID / baseline"]
            for name, s in (("recipe", recipe), ("default", default))}
-    assert fid["default"] < 0.6 * fid["recipe"], fid
+    assert fid["default"] <= 3 and fid["recipe"] > 3, fid
 
 
 def test_examples_are_the_first_domains_images(registry):
