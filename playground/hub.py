@@ -1,5 +1,12 @@
 """Share checkpoints on the Hugging Face Hub in its conventions: a repo holding ``model.safetensors``,
-``config.json`` and ``README.md`` (the model card). Pulling validates before anything is kept."""
+``config.json`` and ``README.md`` (the model card). Pulling validates before anything is kept.
+
+Whose credentials a call uses is the caller's choice, made explicit (``Token``): ``huggingface_hub`` given
+``token=None`` falls back to the machine's own login (``HF_TOKEN``, ``hf auth login``). That is right for the CLI,
+run by the machine's user, and a hole for the web app, whose visitors are strangers: on a Space with ``HF_TOKEN``
+set as a secret, any visitor would push to the owner's account and read the owner's private repositories. So web
+calls go through ``visitor_token``: the token typed for that call, or ``ANONYMOUS`` — never ``LOCAL_LOGIN``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,17 @@ from .models import load_model
 from .weights import WeightsEntry, import_target, list_weights, resolve
 
 HUB_FILES = [MODEL_FILE, CONFIG_FILE, "README.md"]
+
+# What ``huggingface_hub`` is told to authenticate with: a token string, or one of these two.
+Token = str | bool | None
+LOCAL_LOGIN: Token = None  # this machine's login (HF_TOKEN or a cached one): the CLI's user only
+ANONYMOUS: Token = False  # send no token at all: public repositories only
+
+
+def visitor_token(typed: str | None) -> Token:
+    """A web visitor's credentials: the token they typed for this call, else anonymous (never the server's)."""
+    typed = str(typed or "").strip()
+    return typed or ANONYMOUS
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -31,8 +49,9 @@ def check_repo_id(repo_id: str) -> str:
 
 
 def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = None, name: str | None = None,
-         cache_dir: str | Path | None = None, overwrite: bool = False) -> WeightsEntry:
-    """Download (or reuse the local Hub cache, which works offline) and import a checkpoint repo."""
+         cache_dir: str | Path | None = None, overwrite: bool = False, token: Token = LOCAL_LOGIN) -> WeightsEntry:
+    """Download (or reuse the local Hub cache, which works offline) and import a checkpoint repo, authenticated
+    as ``token`` says (web callers: ``visitor_token``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -40,7 +59,7 @@ def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = Non
     dest = import_target(family, name, repo_id.replace("/", "--"), overwrite=overwrite)
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES,
-                                        cache_dir=str(cache_dir) if cache_dir else None))
+                                        cache_dir=str(cache_dir) if cache_dir else None, token=token))
     except LocalEntryNotFoundError:
         raise WeightsError(f"{repo_id} is not in the local Hub cache and the Hub is not reachable "
                            f"(offline, or HF_HUB_OFFLINE=1).") from None
@@ -57,8 +76,9 @@ def pull(registry: Any, family: str, repo_id: str, *, revision: str | None = Non
     return next(e for e in list_weights(family) if e.path == dest)
 
 
-def push(family: str, ref: str, repo_id: str, *, token: str | None = None, private: bool = False) -> str:
-    """Upload a checkpoint's Hub files (never optimiser state) to ``repo_id``; returns the repo URL."""
+def push(family: str, ref: str, repo_id: str, *, token: Token = LOCAL_LOGIN, private: bool = False) -> str:
+    """Upload a checkpoint's Hub files (never optimiser state) to ``repo_id`` as ``token`` says (web callers:
+    ``visitor_token``); returns the repo URL."""
     from huggingface_hub import HfApi
 
     repo_id = check_repo_id(repo_id)  # the typed id first: refused clearly even where no weights exist yet
@@ -66,6 +86,9 @@ def push(family: str, ref: str, repo_id: str, *, token: str | None = None, priva
     meta = read_metadata(folder)
     if meta["family"] != family:
         raise WeightsError(f"{folder} holds a {meta['family']!r} model, not {family!r}.")
+    if token is ANONYMOUS:  # before any network call: an anonymous upload can only fail, or use someone's login
+        raise WeightsError("Pushing needs a Hugging Face token with write access, typed for this push (it is not "
+                           "stored); the server's own login is never used for web visitors.")
     api = HfApi(token=token)
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True)

@@ -255,6 +255,62 @@ def test_hub_pull_offline_is_a_clear_error(server):
         client.predict("someone/absent", api_name="/autoencoder_hub_pull")
 
 
+@pytest.fixture
+def hub_http(monkeypatch):
+    """The Hub's HTTP layer replaced by a recorder (nothing leaves the process), on a server whose owner set
+    HF_TOKEN, with huggingface_hub online: every request it would send is kept; each is answered 404."""
+    import httpx2
+    import huggingface_hub.constants
+    from huggingface_hub.utils import _http
+
+    sent = []
+
+    def answer(request):
+        sent.append(request)
+        return httpx2.Response(404, json={"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"})
+
+    monkeypatch.setenv("HF_TOKEN", SERVER_TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(answer)))
+    yield sent
+    _http.set_client_factory(_http.default_client_factory)
+
+
+SERVER_TOKEN = "hf_owner_secret_of_the_space"
+
+
+def _authorisations(sent) -> set:
+    return {r.headers.get("authorization") for r in sent}
+
+
+def test_web_hub_calls_never_use_the_servers_login(server, hub_http):
+    """A visitor without a token cannot push as the Space's owner (refused before any request) and pulls
+    anonymously; a typed token is the only one sent. The CLI's path, on the same recorder, does send the machine's
+    login: the recorder sees tokens, so the first two checks would catch a leak."""
+    client, _, _ = server
+    with pytest.raises(AppError, match="Pushing needs a Hugging Face token"):
+        client.predict("digits", "someone/x", "", api_name="/autoencoder_hub_push")
+    assert hub_http == []
+    with pytest.raises(AppError, match="Could not fetch someone/private"):
+        client.predict("someone/private", False, "", api_name="/autoencoder_hub_pull")
+    assert hub_http and _authorisations(hub_http) == {None}
+    hub_http.clear()
+    with pytest.raises(AppError, match="Could not fetch someone/private"):
+        client.predict("someone/private", False, "hf_visitor", api_name="/autoencoder_hub_pull")
+    assert _authorisations(hub_http) == {"Bearer hf_visitor"}
+    hub_http.clear()
+    with pytest.raises(AppError, match="Upload to someone/x failed"):
+        client.predict("digits", "someone/x", " hf_visitor ", api_name="/autoencoder_hub_push")
+    assert hub_http and _authorisations(hub_http) == {"Bearer hf_visitor"}
+    hub_http.clear()
+    from playground import hub
+    from playground.errors import WeightsError
+
+    with pytest.raises(WeightsError):
+        hub.pull(Registry(), "autoencoder", "someone/private")  # the CLI: this machine's own login
+    assert _authorisations(hub_http) == {f"Bearer {SERVER_TOKEN}"}
+
+
 def test_gan_tab_endpoints(server):
     client, _, _ = server
     gallery, values = client.predict("digits", 16, 0, 0.0, api_name="/gan_generate")

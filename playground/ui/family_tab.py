@@ -364,7 +364,9 @@ class FamilyTab:
                     with gr.Row():
                         do_pull = gr.Button("Pull into imports")
                         do_push = gr.Button("Push the selected weights")
-                    token = gr.Textbox(label="Token (for push; not stored)", type="password")
+                    token = gr.Textbox(label="Your Hugging Face token (not stored): push needs one with write "
+                                       "access; pull uses it for private repositories, else reads anonymously",
+                                       type="password")
                     hub_result = gr.Markdown()
 
         @user_errors
@@ -380,22 +382,23 @@ class FamilyTab:
                     self._weights_table(), *[gr.update(choices=refs) for _ in self.weight_dropdowns])
 
         @user_errors
-        def pull_fn(repo_id: str, overwrite: Any = False) -> tuple:
-            from ..hub import pull
+        def pull_fn(repo_id: str, overwrite: Any = False, tok: str | None = None) -> tuple:
+            from ..hub import pull, visitor_token
 
-            entry = pull(self.registry, self.name, repo_id, overwrite=validate_value(REPLACE, overwrite))
+            entry = pull(self.registry, self.name, repo_id, overwrite=validate_value(REPLACE, overwrite),
+                         token=visitor_token(tok))
             refs = weight_refs(self.name)
             return (f"Pulled `{repo_id}` as `{entry.ref}` (step {entry.step}).", self._weights_table(),
                     *[gr.update(choices=refs) for _ in self.weight_dropdowns])
 
         @user_errors
         def push_fn(ref: str, repo_id: str, tok: str) -> str:
-            from ..hub import push
+            from ..hub import push, visitor_token
 
-            url = push(self.name, ref, repo_id, token=tok or None)  # push checks the id, then the weights
+            url = push(self.name, ref, repo_id, token=visitor_token(tok))  # checks the id, token, then weights
             return f"Pushed `{ref}` to {url}."
 
-        do_pull.click(pull_fn, [repo, replace], [hub_result, table, *self.weight_dropdowns],
+        do_pull.click(pull_fn, [repo, replace, token], [hub_result, table, *self.weight_dropdowns],
                       api_name=f"{self.name}_hub_pull")
         do_push.click(push_fn, [wd, repo, token], [hub_result], api_name=f"{self.name}_hub_push")
         wd.change(card_fn, [wd], [card, download], api_name=f"{self.name}_weights_card")
