@@ -181,7 +181,9 @@ def restore_training_state(p: Path, state: ModelState, checkpoint_id: str | None
     """Optimisers, stash and RNG states into ``state`` (whose model was loaded from the matching model file);
     ``global_rng=False`` leaves the process-wide RNG alone (the lab: other users' runs share it)."""
     if not p.exists():
-        raise WeightsError(f"{p}: missing, so this checkpoint cannot resume training (weights only).")
+        raise WeightsError(f"{p.parent} holds weights only (no {p.name}), so it cannot resume training: shipped "
+                           "weights are for inference. Resume one of your own runs (run/NAME), or train anew with "
+                           "the command on its model card.")
     with safe_open(str(p), "pt") as f:
         meta = json.loads((f.metadata() or {}).get("playground", "{}"))
     if checkpoint_id is not None and meta.get("checkpoint_id") not in (None, checkpoint_id):

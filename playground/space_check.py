@@ -25,6 +25,9 @@ ZEROGPU_PYTHON = ("3.10", "3.12")
 ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
 TORCHVISION_FOR = {"2.8.0": "0.23.0", "2.9.1": "0.24.1", "2.10.0": "0.25.0", "2.11.0": "0.26.0"}
 MAX_FILE_MB = 10  # larger files need Git LFS/Xet to reach the Hub; shipped weights stay below it
+# All of weights/ together: every clone and Space upload carries it. ~57 MB shipped today (inference files only).
+WEIGHTS_BUDGET_MB = 60
+TRAIN_FILE = "training_state.safetensors"  # optimiser and RNG state: resuming is for runs, never for shipped weights
 NEEDED = ("torch", "torchvision", "spaces", "safetensors", "pluggy", "timm", "torchmetrics")
 
 
@@ -105,13 +108,27 @@ def static_findings(root: Path, installed_gradio: str | None = None) -> list[Fin
     out.append(Finding(spaces_at is not None and (not heavy or spaces_at < heavy[0]), "import order",
                        f"{app.name} imports spaces before torch, gradio and the playground" if spaces_at is not None
                        else f"{app.name} does not import spaces"))
-    big = [(p, p.stat().st_size) for p in (root / "weights").rglob("*") if p.is_file()
-           and p.stat().st_size > MAX_FILE_MB * 2**20]
-    total = sum(p.stat().st_size for p in (root / "weights").rglob("*") if p.is_file())
-    out.append(Finding(not big, "weights size",
-                       "; ".join(f"{p.relative_to(root)} is {s / 2**20:.1f} MB" for p, s in big) if big else
-                       f"every shipped file under {MAX_FILE_MB} MB ({total / 2**20:.0f} MB in all)"))
+    out.extend(weights_findings(root / "weights"))
     return out
+
+
+def weights_findings(weights: Path) -> list[Finding]:
+    """The shipped weights: each file under the plain-push cap, all of them within the budget, no training state."""
+    sizes = {p: p.stat().st_size for p in weights.rglob("*") if p.is_file()}
+    big = [(p, s) for p, s in sizes.items() if s > MAX_FILE_MB * 2**20]
+    total = sum(sizes.values()) / 2**20
+    state = sorted(str(p.relative_to(weights)) for p in sizes if p.name == TRAIN_FILE)
+    return [
+        Finding(not big, "weights size",
+                "; ".join(f"{p.relative_to(weights.parent)} is {s / 2**20:.1f} MB" for p, s in big) if big else
+                f"every shipped file under {MAX_FILE_MB} MB"),
+        Finding(total <= WEIGHTS_BUDGET_MB, "weights budget",
+                f"weights/ holds {total:.1f} MB of a {WEIGHTS_BUDGET_MB} MB budget" + (
+                    "" if total <= WEIGHTS_BUDGET_MB else ": ship fewer or smaller models")),
+        Finding(not state, "weights inference-only",
+                f"training state shipped (resuming is for runs; delete it): {', '.join(state[:5])}" if state else
+                f"no {TRAIN_FILE} shipped"),
+    ]
 
 
 # What runs inside the Space-like environment: the app as the Space starts it, then one task per family.

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -9,6 +10,8 @@ from playground.cli import main
 
 from conftest import write_plugin
 from plugin_samples import GOOD
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -129,3 +132,12 @@ def test_sample_on_a_family_that_does_not_sample_names_its_tasks(capsys):
     assert main(["sample", "vqvae", "--weights", "digits", "--n", "4"]) == 2
     err = capsys.readouterr().err
     assert "implements no sample()" in err and "reconstruct, codebook, edit, decode" in err and "Traceback" not in err
+
+
+def test_resuming_shipped_weights_says_how_to_resume_instead(capsys, home):
+    """Shipped weights are inference files only: the refusal names the way to go on, and nothing is written."""
+    before = sorted(p.name for p in (ROOT / "weights" / "autoencoder" / "digits").iterdir())
+    assert main(["train", "autoencoder", "--resume", "digits", "--steps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "holds weights only" in err and "Resume one of your own runs (run/NAME)" in err and "Traceback" not in err
+    assert sorted(p.name for p in (ROOT / "weights" / "autoencoder" / "digits").iterdir()) == before

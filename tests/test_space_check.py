@@ -16,7 +16,7 @@ def test_this_repository_is_ready_for_a_space():
     findings = static_findings(ROOT)
     assert all(f.ok for f in findings), [f for f in findings if not f.ok]
     assert {f.check for f in findings} >= {"sdk_version", "python_version", "torch pin", "import order",
-                                          "weights size"}
+                                          "weights size", "weights budget", "weights inference-only"}
 
 
 @pytest.fixture
@@ -53,3 +53,18 @@ def test_each_rule_catches_its_mistake(copy, file, old, new, check):
 def test_a_shipped_file_too_large_for_a_plain_push_fails(copy):
     (copy / "weights" / "big.safetensors").write_bytes(b"\0" * (11 * 2**20))
     assert _failed(copy) == {"weights size"}
+
+
+def test_weights_over_the_total_budget_fail(copy):
+    """Each file under the cap, together over the budget."""
+    from playground.space_check import MAX_FILE_MB, WEIGHTS_BUDGET_MB
+
+    for i in range(WEIGHTS_BUDGET_MB // (MAX_FILE_MB - 1) + 1):
+        (copy / "weights" / f"part{i}.safetensors").write_bytes(b"\0" * ((MAX_FILE_MB - 1) * 2**20))
+    assert _failed(copy) == {"weights budget"}
+
+
+def test_shipped_training_state_fails(copy):
+    (copy / "weights" / "gan" / "x").mkdir(parents=True)
+    (copy / "weights" / "gan" / "x" / "training_state.safetensors").write_bytes(b"x" * 100)
+    assert _failed(copy) == {"weights inference-only"}
