@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .checkpoint import TRAIN_FILE
 from .contracts import ModelFamily, ModelState
 from .data import PointData
 from .engine import save_trained
@@ -69,8 +70,10 @@ class LabRun:
             raise PluginError(f"{fam.title} has no 2-D lab (it trains on images, not 2-D points).")
         cpu = torch.device("cpu")
         if weights:  # the process-wide RNG stays as it is: other users' runs draw from it
-            state = load_model(registry, resolve(family, weights), device=cpu, family=family, training=True,
-                               global_rng=False)
+            folder = resolve(family, weights)
+            # A run's checkpoint continues exactly; shipped weights (no training state) go on with fresh optimisers.
+            state = load_model(registry, folder, device=cpu, family=family,
+                               training=(folder / TRAIN_FILE).exists(), global_rng=False)
             streams = load_streams(registry, fam, state.config, cpu)
         else:
             cfg = build_params(fam.config, values or {})
@@ -246,7 +249,7 @@ class LabSession:
         # The page's timer and its step buttons may reach one session at once; its models take one at a time.
         self.lock = threading.Lock()
         self.running = False  # the UI's Run/Pause state
-        self.steps_per_frame = 5  # the UI's speed while running
+        self.steps_per_frame = runs[0].family.lab_steps_per_frame  # the UI's speed while running
         self.stopped_by = ""  # why a live run stopped itself (a plugin that raised)
         self.token = secrets.token_urlsafe(16)  # names this session to its page's frame requests (unguessable)
 
