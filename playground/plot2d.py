@@ -65,6 +65,7 @@ class Extent:
 Colour = tuple[int, int, int]
 OVERLAY_COLOUR: Colour = (30, 60, 200)
 TEXT_COLOUR: Colour = (30, 30, 30)
+BACKGROUND: Colour = (250, 250, 250)  # where there is no field
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -252,8 +253,6 @@ class Scene:
         parts += [_svg_mark(m) for m in self.marks]
         return "".join(parts) + "</svg>"
 
-
-BACKGROUND: Colour = (250, 250, 250)
 
 
 def _hex(c: Colour | np.ndarray) -> str:

@@ -37,19 +37,16 @@ def example_files(registry: Any, family: str) -> list[str]:
         return []
     try:
         meta = read_metadata(entries[0].path)
-        info = meta["info"]
-        streams = meta.get("streams") or {"": meta["data"]}
-        channels = {spec["name"]: info.get("streams", {}).get(key, info)["channels"] for key, spec in streams.items()}
+        primary, channels = meta["data"]["name"], meta["info"]["channels"]  # the data (first stream) trained on
 
-        def builtin(name: str, want: int) -> bool:
+        def builtin(name: str) -> bool:
             d = registry.datasets.get(name)
-            return d is not None and d.kind == "image" and d.source == "built-in" and d.channels == want
+            return d is not None and d.kind == "image" and d.source == "built-in" and d.channels == channels
 
-        primary, c = next(iter(channels.items()))
-        if len(channels) > 1:  # the first domain's images: what the task's default direction takes
-            return _files(registry, primary, PRIMARY + OTHER) if builtin(primary, c) else []
-        files = _files(registry, primary, PRIMARY) if builtin(primary, c) else []
-        other = next((n for n in OTHER_PREFERENCE if n != primary and builtin(n, c)), None)
+        if len(meta.get("streams") or {}) > 1:  # the first domain's images: what the default direction takes
+            return _files(registry, primary, PRIMARY + OTHER) if builtin(primary) else []
+        files = _files(registry, primary, PRIMARY) if builtin(primary) else []
+        other = next((n for n in OTHER_PREFERENCE if n != primary and builtin(n)), None)
         return files + (_files(registry, other, OTHER) if other else [])
-    except (PlaygroundError, OSError, KeyError, ValueError):
+    except (PlaygroundError, OSError, KeyError):
         return []  # examples are a convenience; the tab works without them

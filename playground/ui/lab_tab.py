@@ -9,8 +9,9 @@ so a slow machine or browser shows fewer frames and never a backlog. A frame is 
 labels as vector marks, the field as a 96-pixel PNG the browser stretches), so no picture is drawn or encoded per
 frame. The script finds its session by an unguessable token written into the picture; the server keeps only a
 weak reference, so the session still lives and dies with the page's ``gr.State``. The live numbers and charts,
-which cost more than the picture, follow through a 1 s ``gr.Timer``. The API's step and reset endpoints return
-the pictures as PNGs too (hidden in the page), so a client without a browser still gets pictures.
+which cost more than the picture, follow through a slower ``gr.Timer`` (NUMBERS_SECONDS). The API's step and
+reset endpoints return the pictures as PNGs too (hidden in the page), so a client without a browser still gets
+pictures.
 """
 
 from __future__ import annotations
