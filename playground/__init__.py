@@ -1,6 +1,7 @@
 """Generative Model Playground: a plugin registry, a training engine and a Gradio app for generative models."""
 
 from .contracts import (
+    LR_SCHEDULES,
     NO_OPTIMISER,
     Batch,
     BuildInfo,
@@ -15,7 +16,8 @@ from .contracts import (
     TaskResult,
     TrainConfig,
 )
-from .data import DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData
+from .data import FOLDER_PREFIX, DatasetInfo, DataSpec, ImageData, MixtureDensity, PointData, convert_channels
+from .devices import generator_on
 from .errors import (
     ConfigError,
     DataError,
@@ -26,24 +28,26 @@ from .errors import (
     WeightsError,
 )
 from .hookspecs import hookimpl, hookspec
-from .images import UserImage, make_grid
-from .metrics.report import quality_report
-from .metrics.scores import mode_counts, point_metrics
+from .images import UserImage, make_grid, tensor_to_pil
+from .metrics.evaluator import load_evaluator
+from .metrics.report import per_class_report, quality_report
+from .metrics.scores import codebook_health, mode_counts, perplexity, point_metrics, psnr
 from .metrics.views import BINARISED, ImageView
 from .params import ImageInput, image_param, param
-from .plot2d import Arrow, Ellipse, Extent, Marker, Points, Polyline, plot
+from .plot2d import Arrow, Ellipse, Extent, Marker, Points, Polyline, load_font, plot
 from .plot2d import render as render_2d
 from .plot2d import to_tensor as plot_to_tensor
 from .run import Run, fit_frozen, lr_factor
 
 __all__ = [
-    "BINARISED", "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec",
-    "DatasetInfo", "Ellipse", "Extent", "Field", "ImageData", "ImageInput", "ImageView", "InputError", "Marker",
-    "MixtureDensity", "ModelFamily", "ModelState", "NO_OPTIMISER", "Parent", "PlaygroundError", "PluginError",
-    "PointData", "Points", "Polyline", "Run",
-    "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError", "hookimpl", "hookspec",
-    "fit_frozen", "image_param", "lr_factor", "make_grid", "mode_counts", "param", "plot", "plot_to_tensor",
-    "point_metrics", "quality_report", "render_2d",
+    "BINARISED", "FOLDER_PREFIX", "LR_SCHEDULES", "NO_OPTIMISER",
+    "Arrow", "Batch", "BuildInfo", "Chart", "ConfigError", "DataError", "DataInfo", "DataSpec", "DatasetInfo",
+    "Ellipse", "Extent", "Field", "ImageData", "ImageInput", "ImageView", "InputError", "Marker", "MixtureDensity",
+    "ModelFamily", "ModelState", "Parent", "PlaygroundError", "PluginError", "PointData", "Points", "Polyline", "Run",
+    "Stream", "Task", "TaskResult", "TrainConfig", "TrainingError", "UserImage", "WeightsError",
+    "codebook_health", "convert_channels", "fit_frozen", "generator_on", "hookimpl", "hookspec", "image_param",
+    "load_evaluator", "load_font", "lr_factor", "make_grid", "mode_counts", "param", "per_class_report",
+    "perplexity", "plot", "plot_to_tensor", "point_metrics", "psnr", "quality_report", "render_2d", "tensor_to_pil",
 ]
 __version__ = "0.1.0"
 

@@ -256,3 +256,25 @@ def test_api_parameters_are_named_like_the_inputs(home):
     assert not any(n.startswith("param_") for ps in params.values() for n, _ in ps), \
         [k for k, ps in params.items() if any(n.startswith("param_") for n, _ in ps)]
     json.dumps(params)
+
+
+# The one built-in plugin that is not a model family: it registers the data layer's own loaders.
+DATA_LAYER_PLUGIN = "builtin_datasets.py"
+
+
+def test_built_in_families_use_only_the_public_kit():
+    """A built-in family imports ``playground`` only as ``pg``: whatever it needs, an outside author has too."""
+    import ast
+
+    deep = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "plugins").rglob("*.py")):
+        if path.name == DATA_LAYER_PLUGIN:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            deep += [f"{path.name}:{node.lineno} {n}" for n in names if n.startswith("playground.")]
+            if isinstance(node, ast.ImportFrom) and node.module == "playground":
+                deep += [f"{path.name}:{node.lineno} from playground import {a.name}" for a in node.names]
+    assert deep == []
+    assert all(hasattr(pg, name) for name in pg.__all__)

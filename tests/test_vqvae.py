@@ -15,11 +15,12 @@ from playground.checkpoint import save_checkpoint
 from playground.data import DataSpec, load_dataset
 from playground.engine import Trainer
 from playground.inference import model_cache, run_quality, run_task
+from playground.metrics.scores import perplexity
 from playground.models import load_model, untrained_like
 from playground.weights import resolve
 from plugins.vqvae import compression
 from plugins.vqvae.family import decode_codes, encode_codes
-from plugins.vqvae.quantiser import VectorQuantiser, bits_per_image, nearest_codes, perplexity
+from plugins.vqvae.quantiser import VectorQuantiser, bits_per_image, nearest_codes
 from plugins.vqvae.tasks import parse_code_map
 from plugins.vqvae.transformer import CodeTransformer
 

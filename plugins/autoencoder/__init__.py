@@ -9,8 +9,6 @@ import torch
 from torch import nn
 
 import playground as pg
-from playground.data import DataSpec
-from playground.metrics.scores import psnr
 
 from .nets import Decoder, Encoder
 from .noise import NOISE_KINDS, corrupt, corrupt_mixed
@@ -134,7 +132,7 @@ class Autoencoder(pg.ModelFamily):
         pixels = x[0].numel()
         return pg.TaskResult(
             images=[("input", x[0]), ("reconstruction", out[0])],
-            values={"psnr_db": round(float(psnr(out, x)[0]), 2),
+            values={"psnr_db": round(float(pg.psnr(out, x)[0]), 2),
                     "mse": round(float(((out - x) ** 2).mean()), 5),
                     "code": f"{z.shape[1]} floats ({4 * z.shape[1]} bytes) for {pixels} pixels "
                             f"({pixels} bytes as 8-bit): {pixels / (4 * z.shape[1]):.1f}× smaller"})
@@ -146,16 +144,15 @@ class Autoencoder(pg.ModelFamily):
         noisy = corrupt(x, inp.noise, inp.level, gen)
         out = state.modules["decoder"](state.modules["encoder"](noisy)).float()
         return pg.TaskResult(images=[("clean", x[0]), ("noisy", noisy[0]), ("denoised", out[0])],
-                             values={"psnr_noisy_db": round(float(psnr(noisy, x)[0]), 2),
-                                     "psnr_denoised_db": round(float(psnr(out, x)[0]), 2)})
+                             values={"psnr_noisy_db": round(float(pg.psnr(noisy, x)[0]), 2),
+                                     "psnr_denoised_db": round(float(pg.psnr(out, x)[0]), 2)})
 
     @torch.no_grad()
     def generate(self, state: pg.ModelState, inp: GenerateIn) -> pg.TaskResult:
-        from playground.images import make_grid
 
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         imgs = self.sample(state, inp.n, gen, temperature=inp.temperature)
-        return pg.TaskResult(images=[(f"{inp.n} samples, seed {inp.seed}", make_grid(imgs.cpu()))],
+        return pg.TaskResult(images=[(f"{inp.n} samples, seed {inp.seed}", pg.make_grid(imgs.cpu()))],
                              values={"n": inp.n, "seed": inp.seed, "temperature": inp.temperature})
 
     @torch.no_grad()
@@ -192,7 +189,7 @@ class Autoencoder(pg.ModelFamily):
         from sklearn.metrics import roc_auc_score
         from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-        spec = DataSpec.from_dict({**state.data, "split": "test"})
+        spec = pg.DataSpec.from_dict({**state.data, "split": "test"})
         inliers = load(spec).float_images()[: inp.n].to(state.device)
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         rows, values = [], {"n_test_images": len(inliers)}
@@ -202,13 +199,13 @@ class Autoencoder(pg.ModelFamily):
                 out = state.modules["decoder"](state.modules["encoder"](noisy)).float()
                 scores = {}
                 for series, img in (("noisy input", noisy), ("denoised", out)):
-                    p = float(psnr(img, inliers).mean())
+                    p = float(pg.psnr(img, inliers).mean())
                     scores[series] = (p, float(ssim((img + 1) / 2, (inliers + 1) / 2, data_range=1.0)))
                     rows.append({"noise level": level, "PSNR (dB)": round(p, 3), "series": f"{kind}: {series}"})
                 (pn, sn), (pd, sd) = scores["noisy input"], scores["denoised"]
                 values[f"{kind} {level}: noisy → denoised"] = f"PSNR {pn:.2f} → {pd:.2f} dB, SSIM {sn:.3f} → {sd:.3f}"
         _, in_err = self._codes_and_errors(state, inliers)
-        out_spec = DataSpec(name=inp.outlier_dataset, split="test", size=state.info.size)
+        out_spec = pg.DataSpec(name=inp.outlier_dataset, split="test", size=state.info.size)
         outliers = load(out_spec)
         if outliers.channels != state.info.channels:
             values[f"ROC-AUC {spec.name} vs {inp.outlier_dataset}"] = "n/a (channel counts differ)"
@@ -216,7 +213,7 @@ class Autoencoder(pg.ModelFamily):
             _, out_err = self._codes_and_errors(state, outliers.float_images()[: inp.n].to(state.device))
             values[f"ROC-AUC {spec.name} vs {inp.outlier_dataset}"] = round(_auc(roc_auc_score, in_err, out_err), 4)
         if spec.exclude_classes:
-            held = load(DataSpec(name=spec.name, split="test", size=spec.size, only_classes=spec.exclude_classes))
+            held = load(pg.DataSpec(name=spec.name, split="test", size=spec.size, only_classes=spec.exclude_classes))
             _, held_err = self._codes_and_errors(state, held.float_images()[: inp.n].to(state.device))
             key = f"ROC-AUC held-out class {list(spec.exclude_classes)} vs rest"
             values[key] = round(_auc(roc_auc_score, in_err, held_err), 4)

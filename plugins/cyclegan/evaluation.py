@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import torch
 
 import playground as pg
-from playground.data import FOLDER_PREFIX, DataSpec
 
 from . import pictures
 
@@ -31,13 +30,12 @@ class EvaluateIn:
 
 def _evaluator(state: pg.ModelState, stream: str):  # noqa: ANN202
     """The shipped evaluator of a domain's dataset, or None (a folder, or a dataset without one)."""
-    from playground.metrics.evaluator import load_evaluator
 
     name = str(state.streams.get(stream, {}).get("name", ""))
-    if not name or name.startswith(FOLDER_PREFIX):
+    if not name or name.startswith(pg.FOLDER_PREFIX):
         return None
     try:
-        ev = load_evaluator(name)
+        ev = pg.load_evaluator(name)
     except pg.WeightsError:
         return None
     return ev if ev.in_chans == state.info.streams[stream].channels else None
@@ -64,7 +62,7 @@ def class_text(cls: torch.Tensor, conf: torch.Tensor, names: tuple[str, ...]) ->
 
 def test_split(state: pg.ModelState, load, stream: str) -> pg.ImageData:  # noqa: ANN001
     """The test split of the data a domain was trained on (a trainA folder's: testA beside it)."""
-    return load(DataSpec.from_dict({**state.streams[stream], "split": "test", "exclude_classes": []}))
+    return load(pg.DataSpec.from_dict({**state.streams[stream], "split": "test", "exclude_classes": []}))
 
 
 def _test(state: pg.ModelState, load, stream: str, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # noqa: ANN001
@@ -77,8 +75,6 @@ def direction_scores(state: pg.ModelState, load, direction: str, x: torch.Tensor
                      target: torch.Tensor) -> tuple[dict, torch.Tensor]:
     """One model's scores for one direction on source images ``x`` (labels ``y``) and real target images; returns
     them and the translations."""
-    from playground.metrics.report import quality_report
-    from playground.metrics.scores import psnr
 
     from .family import domains, generators, translate
 
@@ -86,7 +82,8 @@ def direction_scores(state: pg.ModelState, load, direction: str, x: torch.Tensor
     src, dst = domains(direction)
     fake = translate(state, x, there)
     rec = translate(state, fake, back)
-    out: dict = {"cycle L1": float((rec - x).abs().mean()), "cycle PSNR (dB)": float(psnr(rec.cpu(), x.cpu()).mean())}
+    out: dict = {"cycle L1": float((rec - x).abs().mean()),
+                 "cycle PSNR (dB)": float(pg.psnr(rec.cpu(), x.cpu()).mean())}
     if state.info.streams[src].channels == state.info.streams[dst].channels:
         out["identity L1"] = float((translate(state, target, there) - target).abs().mean())
     found = classify(state, dst, fake)
@@ -98,20 +95,23 @@ def direction_scores(state: pg.ModelState, load, direction: str, x: torch.Tensor
         worst = min(per_class, key=lambda t: t[1])
         out["weakest class"] = f"{found[2][worst[0]]}: {worst[1]:.1f}%"
     if _evaluator(state, dst) is not None:
-        rep = quality_report(load, fake.cpu(), str(state.streams[dst]["name"]), neighbours=0)
+        rep = pg.quality_report(load, fake.cpu(), str(state.streams[dst]["name"]), neighbours=0)
         out["FID"], out["KID"] = rep.scores["FID"], rep.scores["KID"]
         out["real-vs-real FID"] = rep.baseline["FID"]
         out["FID / baseline"] = rep.scores["FID"] / max(rep.baseline["FID"], 1e-9)
     return out, fake
 
 
-# The scores of the evaluated model that its card lists on their own, one per direction ("A → B", "B → A").
+# The scores of the evaluated model that its card lists on their own, one per direction ("A → B", "B → A"); the
+# family declares the names (its Overview columns) from this table.
 HEADLINE = {"label preservation (%)": "label preservation {} (%)", "FID / baseline": "translated FID / baseline {}"}
+DIRECTION_NAMES = {"AtoB": "A → B", "BtoA": "B → A"}
+HEADLINE_METRICS = tuple(name.format(d) for name in HEADLINE.values() for d in DIRECTION_NAMES.values())
 
 
 def recipe(cfg: object) -> str:
     """The loss weights that tell shipped recipes apart, for table rows."""
-    a = getattr(cfg, "cycle_a_weight", 1.0)
+    a = cfg.cycle_a_weight
     cycle = f"λ cycle {cfg.lambda_cycle:g}" + (f" (A × {a:g})" if a != 1 else "")
     return f"{cycle}, λ semantic {cfg.lambda_semantic:g}"
 
@@ -155,7 +155,7 @@ class Evaluation:
                 label = f"{name} ({recipe(st.config)})"
                 table.append({"weights": label, "direction": arrow, **_rounded(scores)})
                 if name == "this model":  # the headline numbers, named by direction (the Overview's columns)
-                    ab = "A → B" if direction == "AtoB" else "B → A"
+                    ab = DIRECTION_NAMES[direction]
                     values.update({HEADLINE[k].format(ab): v for k, v in _rounded(scores).items() if k in HEADLINE})
                 if "label preservation (%)" in scores:
                     chart_rows.append({"direction": arrow, "label preservation (%)": scores["label preservation (%)"],

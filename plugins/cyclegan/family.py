@@ -10,11 +10,9 @@ import torch
 from torch import nn
 
 import playground as pg
-from playground.contracts import LR_SCHEDULES
-from playground.data import FOLDER_PREFIX
 
 from . import pictures, pool, semantic
-from .evaluation import EvaluateIn, Evaluation
+from .evaluation import HEADLINE_METRICS, EvaluateIn, Evaluation
 from .losses import ADVERSARIAL, LAMBDA_CYCLE, LAMBDA_IDENTITY, cycle_loss, identity_loss
 from .nets import PatchDiscriminator, ResnetGenerator, patch_grid
 from .tasks import BatchTranslateIn, CycleDriftIn, Tasks, TranslateIn
@@ -35,7 +33,7 @@ class CycleGANConfig(pg.TrainConfig):
                                "norm makes each image's output independent of the others).")
     lr: float = pg.param(2e-4, min=1e-8, max=1.0, help="Adam's step size for generators and discriminators.",
                          label="learning rate")
-    lr_schedule: str = pg.param("linear_decay", choices=LR_SCHEDULES, help="The paper's: constant for the first "
+    lr_schedule: str = pg.param("linear_decay", choices=pg.LR_SCHEDULES, help="The paper's: constant for the first "
                                 "half, then linearly to 0 (linear_decay); constant or cosine.", label="LR schedule",
                                 advanced=True)
     image_size: int = pg.param(32, min=16, max=128, help="Images are resized to this side (32 for digits; 64 "
@@ -95,8 +93,8 @@ def translate(state: pg.ModelState, x: torch.Tensor, generator: str) -> torch.Te
 def domain_name(state: pg.ModelState, stream: str) -> str:
     """The dataset a domain was trained on (a folder's last two path parts), for captions."""
     name = str(state.streams.get(stream, {}).get("name", stream))
-    if name.startswith(FOLDER_PREFIX):
-        parts = name[len(FOLDER_PREFIX):].rstrip("/").split("/")
+    if name.startswith(pg.FOLDER_PREFIX):
+        parts = name[len(pg.FOLDER_PREFIX):].rstrip("/").split("/")
         name = "/".join(parts[-2:])
     return name
 
@@ -111,8 +109,7 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
     config = CycleGANConfig
     evaluate_inputs = EvaluateIn
     evaluate_chart = "bar"
-    headline_metrics = ("label preservation A → B (%)", "label preservation B → A (%)",
-                        "translated FID / baseline A → B", "translated FID / baseline B → A")
+    headline_metrics = HEADLINE_METRICS
     smoke_config = {"width": 8, "blocks": 1, "d_width": 8, "batch_size": 8, "lr": 1e-3, "pool_size": 8,
                     "lr_schedule": "constant"}
     tasks = (

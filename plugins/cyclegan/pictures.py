@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from playground.plot2d import load_font, to_tensor
+import playground as pg
 
 GAP, LABEL_W, PAD = 2, 150, 6
 
@@ -27,7 +27,7 @@ def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2, title: s
     top = 22 if title else PAD
     canvas = Image.new("RGB", (LABEL_W + n * (w + GAP) + PAD, top + len(rows) * (h + GAP) + PAD), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = load_font(13)
+    font = pg.load_font(13)
     if title:
         draw.text((PAD, 4), title.replace("→", "->"), fill=(30, 30, 30), font=font)
     for r, (label, x) in enumerate(rows):
@@ -36,5 +36,5 @@ def labelled_rows(rows: list[tuple[str, torch.Tensor]], scale: int = 2, title: s
         for i, im in enumerate(_rgb_uint8(x)):
             tile = Image.fromarray(im).resize((w, h), Image.Resampling.NEAREST)
             canvas.paste(tile, (LABEL_W + i * (w + GAP), y0))
-    return to_tensor(canvas)
+    return pg.plot_to_tensor(canvas)
 

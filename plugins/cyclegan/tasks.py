@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 
 import playground as pg
-from playground.data import convert_channels
 
 from . import pictures
 from .evaluation import class_text, classify, test_split
@@ -42,7 +41,7 @@ def fit_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if x.shape[1] == channels:
         return x
     u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    out = convert_channels(pg.ImageData(u8.cpu()), channels).images
+    out = pg.convert_channels(pg.ImageData(u8.cpu()), channels).images
     return out.float().div(127.5).sub(1).to(x.device)
 
 

@@ -199,19 +199,17 @@ class GAN(GANEvaluation, pg.ModelFamily):
 
     @torch.no_grad()
     def generate(self, state: pg.ModelState, inp: GenerateIn) -> pg.TaskResult:
-        from playground.images import make_grid
 
         labels, nrow, caption = self._labels(state, inp)
         n = inp.n if labels is None else len(labels)
         gen = torch.Generator(device=state.device).manual_seed(inp.seed)
         imgs = self.sample(state, n, gen, labels=labels, truncation=inp.truncation)
-        return pg.TaskResult(images=[(f"{caption}, seed {inp.seed}", make_grid(imgs.cpu(), nrow=nrow))],
+        return pg.TaskResult(images=[(f"{caption}, seed {inp.seed}", pg.make_grid(imgs.cpu(), nrow=nrow))],
                              values={"n": n, "seed": inp.seed, "truncation": inp.truncation,
                                      **({"class": inp.label} if state.config.conditional else {})})
 
     @torch.no_grad()
     def interpolate(self, state: pg.ModelState, inp: InterpolateIn) -> pg.TaskResult:
-        from playground.images import make_grid
 
         za = latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_a))[0]
         zb = latent(state, 1, torch.Generator(device=state.device).manual_seed(inp.seed_b))[0]
@@ -228,7 +226,7 @@ class GAN(GANEvaluation, pg.ModelFamily):
             imgs = g(z, torch.full((inp.frames,), k, device=state.device), lam).float().cpu()
         else:
             imgs = g(z).float().cpu()
-        return pg.TaskResult(images=[(f"seed {inp.seed_a} → seed {inp.seed_b}", make_grid(imgs, nrow=inp.frames))],
+        return pg.TaskResult(images=[(f"seed {inp.seed_a} → seed {inp.seed_b}", pg.make_grid(imgs, nrow=inp.frames))],
                              values={"frames": inp.frames, "spherical": inp.spherical}, animation=list(imgs))
 
 

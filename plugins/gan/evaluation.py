@@ -24,8 +24,6 @@ class GANEvaluation:
 
     @torch.no_grad()
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
-        from playground.errors import WeightsError
-        from playground.metrics.report import per_class_report
 
         dataset = state.data["name"]
         classes = state.info.num_classes
@@ -40,8 +38,8 @@ class GANEvaluation:
         else:
             images = self.sample(state, classes * inp.n_per_class, gen)
         try:
-            rows = per_class_report(load, images.cpu(), dataset, asked, view=self.quality_view)
-        except WeightsError as e:
+            rows = pg.per_class_report(load, images.cpu(), dataset, asked, view=self.quality_view)
+        except pg.WeightsError as e:
             raise pg.DataError(f"Per-class scores need the {dataset!r} evaluator: {e}") from None
         values: dict = {"samples": len(images), "grouped by": "the class asked for" if asked is not None
                         else "the evaluator's predicted class (unconditional model)"}

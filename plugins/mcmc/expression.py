@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from playground.errors import ConfigError
+import playground as pg
 
 MAX_LENGTH = 400
 MAX_NODES = 200
@@ -34,8 +34,8 @@ ALLOWED = ("numbers, x, y, pi, e, + - * / ** and " + ", ".join(f"{f}()" for f in
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _refuse(text: str, why: str) -> ConfigError:
-    return ConfigError(f"Energy {text!r}: {why}. Allowed: {ALLOWED}.")
+def _refuse(text: str, why: str) -> pg.ConfigError:
+    return pg.ConfigError(f"Energy {text!r}: {why}. Allowed: {ALLOWED}.")
 
 
 def _check(node: ast.AST, text: str) -> None:
@@ -90,10 +90,10 @@ def parse_energy(text: str) -> Energy:
     """``text`` (e.g. ``"(x**2 + y**2 - 4)**2 / 0.5"``) as a function of N×2 points giving N energies."""
     text = (text or "").strip()
     if not text:
-        raise ConfigError(f"The energy expression is empty. Write E(x, y), e.g. (x**2 + y**2 - 4)**2. Allowed: "
+        raise pg.ConfigError(f"The energy expression is empty. Write E(x, y), e.g. (x**2 + y**2 - 4)**2. Allowed: "
                           f"{ALLOWED}.")
     if len(text) > MAX_LENGTH:
-        raise ConfigError(f"The energy expression is {len(text)} characters; at most {MAX_LENGTH}.")
+        raise pg.ConfigError(f"The energy expression is {len(text)} characters; at most {MAX_LENGTH}.")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

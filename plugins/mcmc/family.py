@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 import playground as pg
-from playground.devices import generator_on
 
 from .diagnostics import effective_sample_size, grid_kl, grid_probabilities
 from .samplers import SAMPLERS, Sampler, Settings, Transition
@@ -224,7 +223,8 @@ class MCMC(pg.ModelFamily):
         have = history.reshape(-1, 2) if history is not None else torch.zeros(0, 2, dtype=torch.float64)
         if len(have) < n:
             chains = state.modules["chains"].positions.shape[0]
-            more, _ = self._continue(state, math.ceil((n - len(have)) / chains), generator_on(generator, state.device))
+            more, _ = self._continue(state, math.ceil((n - len(have)) / chains),
+                                     pg.generator_on(generator, state.device))
             have = torch.cat([have.to(more), more.reshape(-1, 2)])
         return have[-n:].float()
 

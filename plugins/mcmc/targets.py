@@ -24,8 +24,7 @@ from typing import Any
 
 import torch
 
-from playground.data import DataSpec, MixtureDensity, PointData
-from playground.errors import DataError
+import playground as pg
 
 from .expression import parse_energy
 
@@ -49,7 +48,7 @@ def _donut(xy: torch.Tensor) -> torch.Tensor:
 
 
 # The same Gaussian-mixture density the data contract declares for fitted mixtures (pg.MixtureDensity).
-MIXTURE = MixtureDensity(
+MIXTURE = pg.MixtureDensity(
     weights=torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
     means=torch.tensor([[-2.0, -1.0], [2.0, -1.5], [0.0, 2.2]], dtype=torch.float64),
     covariances=torch.tensor([[[0.30, 0.20], [0.20, 0.30]], [[0.15, 0.0], [0.0, 0.40]],
@@ -63,20 +62,20 @@ def _mixture(xy: torch.Tensor) -> torch.Tensor:
 EXACT: dict[str, Energy] = {"banana": _banana, "donut": _donut, "mixture": _mixture}
 
 
-def _generator(spec: DataSpec) -> tuple[torch.Generator, int]:
+def _generator(spec: pg.DataSpec) -> tuple[torch.Generator, int]:
     if spec.split not in POINTS:
-        raise DataError(f"Unknown split {spec.split!r}; use 'train' or 'test'.")
+        raise pg.DataError(f"Unknown split {spec.split!r}; use 'train' or 'test'.")
     return torch.Generator().manual_seed({"train": 41, "test": 42}[spec.split]), spec.limit or POINTS[spec.split]
 
 
-def load_banana(spec: DataSpec) -> PointData:
+def load_banana(spec: pg.DataSpec) -> pg.PointData:
     g, n = _generator(spec)
     x = torch.randn(n, generator=g)
     y = x ** 2 / 2 - 1 + 0.3 * torch.randn(n, generator=g)
-    return PointData(torch.stack([x, y], 1))
+    return pg.PointData(torch.stack([x, y], 1))
 
 
-def load_donut(spec: DataSpec) -> PointData:
+def load_donut(spec: pg.DataSpec) -> pg.PointData:
     """Radius from r·exp(−(r − 1.5)²/(2·0.15²)) by rejection (propose N(1.5, 0.15), keep with probability r/r_max)."""
     g, n = _generator(spec)
     radii = torch.empty(0)
@@ -86,22 +85,22 @@ def load_donut(spec: DataSpec) -> PointData:
         radii = torch.cat([radii, r[keep]])
     angle = torch.rand(n, generator=g) * 2 * math.pi
     r = radii[:n]
-    return PointData(torch.stack([r * angle.cos(), r * angle.sin()], 1))
+    return pg.PointData(torch.stack([r * angle.cos(), r * angle.sin()], 1))
 
 
-def load_mixture(spec: DataSpec) -> PointData:
+def load_mixture(spec: pg.DataSpec) -> pg.PointData:
     g, n = _generator(spec)
     pick = torch.multinomial(MIXTURE.weights.float(), n, replacement=True, generator=g)
     chol = torch.linalg.cholesky(MIXTURE.covariances).float()
     pts = MIXTURE.means.float()[pick] + (chol[pick] @ torch.randn(n, 2, 1, generator=g)).squeeze(-1)
-    return PointData(pts, MIXTURE.means.float(), 0.5)  # σ sets the "near a mode" radius (3σ) of the 2-D metrics
+    return pg.PointData(pts, MIXTURE.means.float(), 0.5)  # σ sets the "near a mode" radius (3σ) of the 2-D metrics
 
 
 def expression_of(name: str) -> str:
     return name[len(ENERGY_PREFIX):]
 
 
-def load_energy(spec: DataSpec) -> PointData:
+def load_energy(spec: pg.DataSpec) -> pg.PointData:
     """Exact samples of exp(−E) for ``energy:EXPR``: a grid cell drawn by its probability, then a uniform spot in it."""
     energy = parse_energy(expression_of(spec.name))
     g, n = _generator(spec)
@@ -111,22 +110,22 @@ def load_energy(spec: DataSpec) -> PointData:
     log_p = -energy(grid)
     log_p = torch.where(torch.isnan(log_p), torch.tensor(-math.inf, dtype=log_p.dtype), log_p)
     if not torch.isfinite(log_p).any() or torch.isposinf(log_p).any():
-        raise DataError(f"Energy {expression_of(spec.name)!r} is not finite anywhere in [−{GRID_SPAN:g}, "
+        raise pg.DataError(f"Energy {expression_of(spec.name)!r} is not finite anywhere in [−{GRID_SPAN:g}, "
                         f"{GRID_SPAN:g}]² or is −∞ somewhere (p would be infinite); it needs a finite minimum.")
     p = torch.softmax(log_p, 0)
     if int((p.sort(descending=True).values.cumsum(0) < 0.99).sum()) < SHARPEST:
-        raise DataError(f"Energy {expression_of(spec.name)!r} puts 99% of its probability in fewer than "
+        raise pg.DataError(f"Energy {expression_of(spec.name)!r} puts 99% of its probability in fewer than "
                         f"{SHARPEST} cells {2 * GRID_SPAN / GRID:g} wide: too sharp to sample or draw. Divide it by "
                         "a larger number.")
     edge = p.reshape(GRID, GRID)
     rim = float(edge[0].sum() + edge[-1].sum() + edge[:, 0].sum() + edge[:, -1].sum())
     if rim > 0.01:
-        raise DataError(f"Energy {expression_of(spec.name)!r} leaves {rim:.0%} of its probability on the edge of "
+        raise pg.DataError(f"Energy {expression_of(spec.name)!r} leaves {rim:.0%} of its probability on the edge of "
                         f"[−{GRID_SPAN:g}, {GRID_SPAN:g}]²: it does not grow fast enough away from the centre to "
                         "be a density here (add e.g. 0.1*(x**2 + y**2)).")
     cells = torch.multinomial(p.float(), n, replacement=True, generator=g)
     jitter = (torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5) * (2 * GRID_SPAN / GRID)
-    return PointData((grid[cells] + jitter).float())
+    return pg.PointData((grid[cells] + jitter).float())
 
 
 @dataclass(frozen=True)
@@ -168,6 +167,6 @@ def target_for(dataset: str, kde_points: torch.Tensor, bandwidth: float,
     if dataset.startswith(ENERGY_PREFIX):
         return Target(dataset, parse_energy(expression_of(dataset)), True)
     if density is not None:
-        mixture = MixtureDensity.from_dict(density)
+        mixture = pg.MixtureDensity.from_dict(density)
         return Target(dataset, lambda xy: -mixture.log_prob(xy), True)
     return Target(dataset, kde_energy(kde_points.double(), bandwidth), False)

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 import playground as pg
-from playground.devices import generator_on
 
 from .machine import (
     RBM,
@@ -173,7 +172,7 @@ class RBMFamily(pg.ModelFamily):
                labels: torch.Tensor | None = None) -> torch.Tensor:
         """``SAMPLE_STEPS`` Gibbs steps from uniform noise; the last visible probabilities (mean field)."""
         rbm = state.modules["rbm"]
-        g = generator_on(generator, rbm.W.device)
+        g = pg.generator_on(generator, rbm.W.device)
         v = torch.bernoulli(torch.full((n, rbm.W.shape[0]), 0.5, device=rbm.W.device), generator=g)
         v = rbm.gibbs(v, SAMPLE_STEPS, g)
         return self._images(state, rbm.visible_probs(rbm.hidden_probs(v)))

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 import playground as pg
-from playground.data import DataSpec
 
 from .disentangle import mutual_information_gap
 from .elbo import LIKELIHOODS, active_units, bits_per_dim, kl_per_dim
@@ -38,10 +37,8 @@ class Evaluation:
         from sklearn.metrics import roc_auc_score
         from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-        from playground.metrics.scores import psnr
-
         cfg = state.config
-        spec = DataSpec.from_dict({**state.data, "split": "test"})
+        spec = pg.DataSpec.from_dict({**state.data, "split": "test"})
         data = load(spec)
         x = data.float_images()[: inp.n].to(state.device)
         y = None if data.labels is None else data.labels[: inp.n].to(state.device)
@@ -61,7 +58,7 @@ class Evaluation:
         yy = self._given_or_best(state, x, y)
         mu, logvar = self.encode(state, x, yy)
         recon = self.decode(state, mu, yy)
-        values["reconstruction PSNR (dB)"] = round(float(psnr(recon, x).mean()), 2)
+        values["reconstruction PSNR (dB)"] = round(float(pg.psnr(recon, x).mean()), 2)
         values["reconstruction SSIM"] = round(float(ssim((recon + 1) / 2, (x + 1) / 2, data_range=1.0)), 4)
         kl = kl_per_dim(mu, logvar).mean(0)
         values["KL (nats per image)"] = round(float(kl.sum()), 3)
@@ -76,7 +73,7 @@ class Evaluation:
             self._sample_quality(state, inp, load, spec.name, values)
         return pg.TaskResult(images=images, values=values, chart=self._kl_chart(state))
 
-    def _anomaly(self, state: pg.ModelState, inp: EvaluateIn, load, spec: DataSpec,  # noqa: ANN001
+    def _anomaly(self, state: pg.ModelState, inp: EvaluateIn, load, spec: pg.DataSpec,  # noqa: ANN001
                  x: torch.Tensor, elbo: torch.Tensor, values: dict, roc_auc_score) -> None:  # noqa: ANN001
         """ROC-AUC of two anomaly scores: −ELBO (the likelihood's view) and the reconstruction error (the
         autoencoder's protocol, so the two families compare). Likelihoods can rank simple outliers as *more*
@@ -96,13 +93,13 @@ class Evaluation:
                 values[f"anomaly ROC-AUC by {how}, {name}"] = round(
                     float(roc_auc_score(truth, torch.cat([a, b]).cpu().numpy())), 4)
 
-        outliers = load(DataSpec(name=inp.outlier_dataset, split="test", size=state.info.size))
+        outliers = load(pg.DataSpec(name=inp.outlier_dataset, split="test", size=state.info.size))
         if outliers.channels != state.info.channels:
             values[f"anomaly ROC-AUC, {spec.name} vs {inp.outlier_dataset}"] = "n/a (channel counts differ)"
         else:
             aucs(f"{spec.name} vs {inp.outlier_dataset}", outliers.float_images()[: inp.n].to(state.device))
         if spec.exclude_classes:
-            held = load(DataSpec(name=spec.name, split="test", size=spec.size, only_classes=spec.exclude_classes))
+            held = load(pg.DataSpec(name=spec.name, split="test", size=spec.size, only_classes=spec.exclude_classes))
             aucs(f"held-out class {list(spec.exclude_classes)} vs rest", held.float_images()[: inp.n].to(state.device))
         else:
             values["anomaly ROC-AUC, held-out class"] = "n/a: this model saw every class (train with --holdout-class K)"
@@ -126,16 +123,14 @@ class Evaluation:
 
     def _sample_quality(self, state: pg.ModelState, inp: EvaluateIn, load, dataset: str,  # noqa: ANN001
                         values: dict) -> None:
-        from playground.errors import WeightsError
-        from playground.metrics.report import quality_report
 
         samplers = ["prior"] + (["mixture"] if "mixture_means" in state.stats else [])
         for sampler in samplers:
             images = self.sample(state, inp.quality_n, torch.Generator(state.device).manual_seed(inp.seed),
                                  sampler=sampler)
             try:
-                rep = quality_report(load, images.cpu(), dataset, seed=inp.seed, neighbours=0)
-            except WeightsError as e:
+                rep = pg.quality_report(load, images.cpu(), dataset, seed=inp.seed, neighbours=0)
+            except pg.WeightsError as e:
                 values[f"sample quality ({sampler})"] = f"n/a: {e}"
                 return
             s, b = rep.scores, rep.baseline
@@ -147,9 +142,8 @@ class Evaluation:
             self._class_accuracy(state, inp, dataset, values)
 
     def _class_accuracy(self, state: pg.ModelState, inp: EvaluateIn, dataset: str, values: dict) -> None:
-        from playground.metrics.evaluator import load_evaluator
 
-        ev = load_evaluator(dataset)
+        ev = pg.load_evaluator(dataset)
         classes = state.info.num_classes
         per = max(1, inp.quality_n // classes)
         labels = torch.arange(classes, device=state.device).repeat_interleave(per)

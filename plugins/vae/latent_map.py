@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from playground.plot2d import Extent, load_font
-from playground.plot2d import to_tensor as plot_to_tensor
+import playground as pg
 
 # Ten well-separated colours (matplotlib's tab10), one per class.
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -48,28 +47,28 @@ def lift(xy: torch.Tensor, centre: torch.Tensor, axes: torch.Tensor) -> torch.Te
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int = 12) -> None:
-    draw.text(xy, text, fill=(30, 30, 30), font=load_font(size), stroke_width=2, stroke_fill=(255, 255, 255))
+    draw.text(xy, text, fill=(30, 30, 30), font=pg.load_font(size), stroke_width=2, stroke_fill=(255, 255, 255))
 
 
-def map_extent(points: torch.Tensor) -> Extent:
+def map_extent(points: torch.Tensor) -> pg.Extent:
     """A square view holding the points and the prior's 3σ circle."""
     box = torch.tensor([[-3.0, -3.0], [3.0, 3.0]])
     pts = points[torch.isfinite(points).all(1)]
-    return Extent.around(box, pts.clamp(-50, 50), margin=0.08)
+    return pg.Extent.around(box, pts.clamp(-50, 50), margin=0.08)
 
 
-def mosaic_extent(points: torch.Tensor) -> Extent:
+def mosaic_extent(points: torch.Tensor) -> pg.Extent:
     """The square the manifold mosaic decodes: where most codes are (2nd to 98th percentile of each axis), so the
     mosaic shows the decoder where it was trained rather than its extrapolation around outliers."""
     pts = points[torch.isfinite(points).all(1)].float()
     if len(pts) < 2:
-        return Extent(-2.0, 2.0, -2.0, 2.0)
+        return pg.Extent(-2.0, 2.0, -2.0, 2.0)
     lo, hi = torch.quantile(pts, 0.02, dim=0), torch.quantile(pts, 0.98, dim=0)
-    return Extent.around(torch.stack([lo, hi]), margin=0.0)
+    return pg.Extent.around(torch.stack([lo, hi]), margin=0.0)
 
 
-def scatter(points: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str], extent: Extent, *,
-            marks: torch.Tensor | None = None, box: Extent | None = None, title: str = "") -> Image.Image:
+def scatter(points: torch.Tensor, labels: torch.Tensor | None, class_names: Sequence[str], extent: pg.Extent, *,
+            marks: torch.Tensor | None = None, box: pg.Extent | None = None, title: str = "") -> Image.Image:
     """Posterior means (N×2) coloured by class, the prior's 1/2/3-sd circles, ``marks`` (M×2) as stars and ``box``
     (the mosaic's region) as a rectangle."""
     img = Image.new("RGB", (PANEL, PANEL), (252, 252, 252))
@@ -102,14 +101,13 @@ def scatter(points: torch.Tensor, labels: torch.Tensor | None, class_names: Sequ
 
 
 def mosaic(decode: Callable[[torch.Tensor], torch.Tensor], centre: torch.Tensor, axes: torch.Tensor,
-           extent: Extent, grid: int) -> torch.Tensor:
+           extent: pg.Extent, grid: int) -> torch.Tensor:
     """The decoder's manifold: ``grid``×``grid`` codes spread evenly over ``extent`` (rows from the top), decoded
     (``decode``: K×L codes → K×C×H×W in [-1, 1]) and tiled into one C×H'×W' image."""
-    from playground.images import make_grid
 
     xy = extent.grid(grid)
     images = decode(lift(xy, centre, axes)).float().cpu()
-    return make_grid(images, nrow=grid, pad=0)
+    return pg.make_grid(images, nrow=grid, pad=0)
 
 
 def kl_bars(kl: torch.Tensor, active: torch.Tensor, width: int, height: int = 110) -> Image.Image:
@@ -131,9 +129,8 @@ def kl_bars(kl: torch.Tensor, active: torch.Tensor, width: int, height: int = 11
 
 def side_by_side(left: Image.Image, right: torch.Tensor, below: Image.Image | None = None) -> torch.Tensor:
     """The scatter panel beside the mosaic (resized to the panel), with ``below`` under both: 3×H×W in [-1, 1]."""
-    from playground.images import tensor_to_pil
 
-    tile = tensor_to_pil(right).convert("RGB").resize((PANEL, PANEL), Image.Resampling.NEAREST)
+    tile = pg.tensor_to_pil(right).convert("RGB").resize((PANEL, PANEL), Image.Resampling.NEAREST)
     height = PANEL + (below.height if below is not None else 0)
     canvas = Image.new("RGB", (2 * PANEL + 8, height), (255, 255, 255))
     canvas.paste(left, (0, 0))
@@ -141,4 +138,4 @@ def side_by_side(left: Image.Image, right: torch.Tensor, below: Image.Image | No
     _text(ImageDraw.Draw(canvas), (PANEL + 14, 4), "codes in the grey box, decoded")
     if below is not None:
         canvas.paste(below.resize((2 * PANEL + 8, below.height)), (0, PANEL))
-    return plot_to_tensor(canvas)
+    return pg.plot_to_tensor(canvas)

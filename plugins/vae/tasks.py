@@ -120,7 +120,6 @@ class Tasks:
 
     @torch.no_grad()
     def reconstruct(self, state: pg.ModelState, inp: ReconstructIn) -> pg.TaskResult:
-        from playground.metrics.scores import psnr
 
         x = inp.image[None]
         y = self._labels_for(state, x, inp.label)
@@ -140,7 +139,7 @@ class Tasks:
                   "ELBO (nats)": round(float(elbo), 2),
                   "bits/dim": round(float(bits_per_dim(-elbo, x[0].numel(),
                                                        LIKELIHOODS[state.config.likelihood].density)), 4),
-                  "PSNR of the reconstruction (dB)": round(float(psnr(recon, x)[0]), 2),
+                  "PSNR of the reconstruction (dB)": round(float(pg.psnr(recon, x)[0]), 2),
                   "posterior mean μ": [round(float(v), 2) for v in mu[0]],
                   "posterior σ": [round(float(v), 3) for v in (0.5 * logvar[0]).exp()]}
         if y is not None:

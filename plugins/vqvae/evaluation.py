@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 
 import playground as pg
-from playground.data import DataSpec
 
 from . import compression, pictures
 from .quantiser import bits_per_image
@@ -29,7 +28,7 @@ class EvaluateIn:
 
 def test_images(state: pg.ModelState, load, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:  # noqa: ANN001
     """Up to n images (on the model's device) and labels of the test split of the data the model trained on."""
-    data = load(DataSpec.from_dict({**state.data, "split": "test", "exclude_classes": []}))
+    data = load(pg.DataSpec.from_dict({**state.data, "split": "test", "exclude_classes": []}))
     y = None if data.labels is None else data.labels[:n]
     return data.float_images()[:n].to(state.device), y
 
@@ -39,8 +38,6 @@ def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, dec
     """Each codec's PSNR and SSIM at ≤ the learned code's bytes, image by image, beside the learned code's
     (``decoded``) on the same images; returns the picked rungs of the codecs that reach that size."""
     from torchmetrics.functional.image import structural_similarity_index_measure
-
-    from playground.metrics.scores import psnr
 
     def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
         return float(structural_similarity_index_measure((a + 1) / 2, (b + 1) / 2, data_range=1.0))
@@ -54,8 +51,8 @@ def equal_size_values(rungs: dict, images: torch.Tensor, rate: torch.Tensor, dec
             continue
         fits = torch.tensor([p is not None for p in picked])
         theirs, ref, ours = torch.stack([p.image for p in picked if p is not None]), images[fits], decoded[fits]
-        values[key] = (f"PSNR {float(psnr(theirs, ref).mean()):.2f} dB, SSIM {ssim(theirs, ref):.3f} vs "
-                       f"{float(psnr(ours, ref).mean()):.2f} dB, {ssim(ours, ref):.3f} for {name}"
+        values[key] = (f"PSNR {float(pg.psnr(theirs, ref).mean()):.2f} dB, SSIM {ssim(theirs, ref):.3f} vs "
+                       f"{float(pg.psnr(ours, ref).mean()):.2f} dB, {ssim(ours, ref):.3f} for {name}"
                        + (f" ({missed} of {len(picked)} images cannot be made that small)" if missed else ""))
         picks[codec] = picked
     return picks
@@ -66,16 +63,15 @@ def codec_report(images: torch.Tensor, learned: dict[str, tuple[torch.Tensor, to
     """Compare learned codes with JPEG and WebP on ``images`` (N×C×H×W). ``learned``: name → (bytes per image (N),
     decoded images). Adds figures to ``values``; returns the pictures (rate–distortion plot, equal-size strip) and
     the rate–distortion chart."""
-    from playground.metrics.scores import psnr
 
     images = images.cpu()
     rungs = compression.ladders(images)
-    curves = compression.curves(rungs, images, psnr)
+    curves = compression.curves(rungs, images, pg.psnr)
     points: dict[str, list[tuple[float, float, str]]] = {}
     strip_rows = [("original", images[:8])]
     for name, (rate, decoded) in learned.items():
         rate, decoded = rate.cpu(), decoded.cpu()
-        q = psnr(decoded, images)
+        q = pg.psnr(decoded, images)
         mean_bytes, mean_q = float(rate.mean()), float(q.mean())
         points[name] = [(mean_bytes, mean_q, f"{mean_bytes:.0f} B, {mean_q:.1f} dB")]
         values[f"{name}: bytes per image"] = round(mean_bytes, 1)
@@ -124,18 +120,17 @@ class Evaluation:
 
     def _unseen(self, state: pg.ModelState, load, dataset: str, n: int, nbytes: float,  # noqa: ANN001
                 values: dict) -> None:
-        from playground.metrics.scores import psnr
 
         from .family import decode_codes, encode_codes
 
-        data = load(DataSpec(name=dataset, split="test", size=state.info.size))
+        data = load(pg.DataSpec(name=dataset, split="test", size=state.info.size))
         if data.channels != state.info.channels:
             values[f"{dataset} (never seen)"] = "n/a: its channel count differs from the model's"
             return
         x = data.float_images()[:n].to(state.device)
         recon = decode_codes(state, encode_codes(state, x)).cpu()
         x = x.cpu()
-        q = psnr(recon, x)
+        q = pg.psnr(recon, x)
         values[f"{dataset} (never seen): VQ-VAE PSNR (dB)"] = round(float(q.mean()), 2)
         equal_size_values(compression.ladders(x), x, torch.full((len(x),), nbytes), recon,
                           f"VQ-VAE on {dataset}", values)
@@ -144,8 +139,6 @@ class Evaluation:
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
         from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-        from playground.metrics.scores import codebook_health, psnr
-
         from .family import decode_codes, encode_codes
 
         x, _ = test_images(state, load, inp.n)
@@ -153,10 +146,10 @@ class Evaluation:
         recon = decode_codes(state, codes)
         vq = state.modules["quantiser"]
         k = vq.codes
-        health = codebook_health(codes, k)
+        health = pg.codebook_health(codes, k)
         bits = bits_per_image(k, codes[0].numel())
         values: dict = {"n test images": len(x), "grid": f"{codes.shape[1]}×{codes.shape[2]}, K = {k}",
-                        "reconstruction PSNR (dB)": round(float(psnr(recon, x).mean()), 2),
+                        "reconstruction PSNR (dB)": round(float(pg.psnr(recon, x).mean()), 2),
                         "reconstruction SSIM": round(float(ssim((recon + 1) / 2, (x + 1) / 2, data_range=1.0)), 4),
                         "codes used on the test split": f"{k - health['dead_codes']} of {k} ({health['usage']:.1%})",
                         "perplexity on the test split": round(health["perplexity"], 1),

@@ -14,7 +14,7 @@ import playground as pg
 from . import pictures
 from .evaluation import EvaluateIn, Evaluation
 from .nets import Decoder, Encoder
-from .quantiser import BETA, DECAY, VectorQuantiser, perplexity
+from .quantiser import BETA, DECAY, VectorQuantiser
 from .tasks import CodebookIn, DecodeIn, EditIn, ReconstructIn, Tasks
 
 CHUNK = 512
@@ -150,7 +150,7 @@ class VQVAE(Tasks, Evaluation, pg.ModelFamily):
             vq.restart(dead, candidates, cfg.dead_threshold)
             restarted, n_dead = n_dead, 0
         k = vq.codes
-        return {"perplexity": perplexity(counts), "codes in use (%)": torch.tensor(100.0 * (k - n_dead) / k),
+        return {"perplexity": pg.perplexity(counts), "codes in use (%)": torch.tensor(100.0 * (k - n_dead) / k),
                 "dead codes": torch.tensor(float(n_dead)), "restarted codes": torch.tensor(float(restarted))}
 
     def learning_score(self, state: pg.ModelState, images: torch.Tensor) -> float:

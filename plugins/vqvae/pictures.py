@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from playground.plot2d import load_font, to_tensor
+import playground as pg
 
 INK = (30, 30, 30)
 SERIES = {"VQ-VAE": (214, 39, 40), "VQ-VAE + prior": (148, 103, 189), "JPEG": (31, 119, 180),
@@ -47,13 +47,13 @@ def code_map(codes: torch.Tensor, k: int, cell: int = 22, numbers: bool = True,
     for c in range(w + 1):
         draw.line([(c * cell, 0), (c * cell, h * cell)], fill=(255, 255, 255))
     if numbers:
-        font = load_font(max(8, cell // 2 - 1))
+        font = pg.load_font(max(8, cell // 2 - 1))
         for r in range(h):
             for c in range(w):
                 if shown[r, c]:
                     draw.text(((c + 0.5) * cell, (r + 0.5) * cell), str(grid[r, c]), fill=INK, font=font,
                               anchor="mm")
-    return to_tensor(img)
+    return pg.plot_to_tensor(img)
 
 
 def upscale(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -85,15 +85,15 @@ def usage_histogram(usage: torch.Tensor, threshold: float, width: int = 520, hei
         draw.rectangle([x0, y_of(v), x0 + max(bar - (bar > 3), 1) - 1, bottom], fill=colour)
     ty = y_of(threshold)
     draw.line([(left, ty), (width - 8, ty)], fill=INK, width=1)
-    draw.text((width - 10, ty - 2), f"dead below {threshold:g}", fill=INK, font=load_font(10), anchor="rb",
+    draw.text((width - 10, ty - 2), f"dead below {threshold:g}", fill=INK, font=pg.load_font(10), anchor="rb",
               stroke_width=2, stroke_fill=(255, 255, 255))
     for e in range(int(np.ceil(lo)), int(np.floor(hi)) + 1):
-        draw.text((left - 4, y_of(10**e)), f"1e{e}" if e < 0 else f"{10**e:g}", fill=INK, font=load_font(10),
+        draw.text((left - 4, y_of(10**e)), f"1e{e}" if e < 0 else f"{10**e:g}", fill=INK, font=pg.load_font(10),
                   anchor="rm")
     draw.line([(left, top), (left, bottom), (width - 8, bottom)], fill=INK)
-    draw.text((left, height - 2), "codes, most used first", fill=INK, font=load_font(10), anchor="ld")
-    draw.text((left, 2), title or "assignments per step (EMA)", fill=INK, font=load_font(12))
-    return to_tensor(img)
+    draw.text((left, height - 2), "codes, most used first", fill=INK, font=pg.load_font(10), anchor="ld")
+    draw.text((left, 2), title or "assignments per step (EMA)", fill=INK, font=pg.load_font(12))
+    return pg.plot_to_tensor(img)
 
 
 def stack(parts: Sequence[torch.Tensor], gap: int = 6, vertical: bool = True) -> torch.Tensor:
@@ -140,17 +140,17 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
             if x_lo <= np.log10(v) <= x_hi:
                 x, _ = px(v, y_lo)
                 draw.line([(x, top), (x, bottom)], fill=(235, 235, 235))
-                draw.text((x, bottom + 4), f"{v:g}", fill=INK, font=load_font(10), anchor="mt")
+                draw.text((x, bottom + 4), f"{v:g}", fill=INK, font=pg.load_font(10), anchor="mt")
     step = 2 if y_hi - y_lo <= 20 else 5
     for q in np.arange(y_lo, y_hi + 0.1, step):
         _, y = px(10**x_lo, q)
         draw.line([(left, y), (right, y)], fill=(235, 235, 235))
-        draw.text((left - 4, y), f"{q:g}", fill=INK, font=load_font(10), anchor="rm")
+        draw.text((left - 4, y), f"{q:g}", fill=INK, font=pg.load_font(10), anchor="rm")
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=INK)
-    draw.text(((left + right) / 2, height - 4), "bytes per image (log scale)", fill=INK, font=load_font(11),
+    draw.text(((left + right) / 2, height - 4), "bytes per image (log scale)", fill=INK, font=pg.load_font(11),
               anchor="md")
-    draw.text((left, top - 14), "PSNR (dB)", fill=INK, font=load_font(11), anchor="rb")
-    draw.text((left, 4), title, fill=INK, font=load_font(12))
+    draw.text((left, top - 14), "PSNR (dB)", fill=INK, font=pg.load_font(11), anchor="rb")
+    draw.text((left, 4), title, fill=INK, font=pg.load_font(12))
     legend_y = top
     for name, pts in curves.items():
         colour = SERIES.get(name, INK)
@@ -160,7 +160,7 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
         for x, y in line:
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
         draw.line([(right + 10, legend_y + 6), (right + 28, legend_y + 6)], fill=colour, width=2)
-        draw.text((right + 32, legend_y), name, fill=INK, font=load_font(11))
+        draw.text((right + 32, legend_y), name, fill=INK, font=pg.load_font(11))
         legend_y += 16
     for i, (name, pts) in enumerate(points.items()):
         colour = SERIES.get(name, MORE[i % len(MORE)])
@@ -168,8 +168,8 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], points: dict[s
             x, y = px(b, q)
             draw.rectangle([x - 5, y - 5, x + 5, y + 5], fill=colour, outline=INK)
             if label:
-                draw.text((x + 8, y - 12), label, fill=INK, font=load_font(10))
+                draw.text((x + 8, y - 12), label, fill=INK, font=pg.load_font(10))
         draw.rectangle([right + 14, legend_y + 1, right + 24, legend_y + 11], fill=colour, outline=INK)
-        draw.text((right + 32, legend_y), name, fill=INK, font=load_font(11))
+        draw.text((right + 32, legend_y), name, fill=INK, font=pg.load_font(11))
         legend_y += 16
-    return to_tensor(img)
+    return pg.plot_to_tensor(img)

@@ -234,9 +234,6 @@ class VQPrior(pg.ModelFamily):
     # -- evaluation ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, state: pg.ModelState, inp: EvaluateIn, load) -> pg.TaskResult:  # noqa: ANN001
-        from playground.data import DataSpec
-        from playground.errors import WeightsError
-        from playground.metrics.report import quality_report
 
         vq = state.parents["vqvae"]
         k, side = vq.config.codebook_size, grid_side(vq)
@@ -245,7 +242,7 @@ class VQPrior(pg.ModelFamily):
                         "uniform code (bits per image)": round(bits_per_image(k, cells), 1)}
         x, y = test_images(state, load, inp.n)
         labels = self._labels(state, None if y is None else y.to(state.device))
-        train = load(DataSpec.from_dict({**state.data, "split": "train"}))
+        train = load(pg.DataSpec.from_dict({**state.data, "split": "train"}))
         xt = train.float_images()[: inp.n].to(state.device)
         yt = self._labels(state, None if train.labels is None else train.labels[: inp.n].to(state.device))
         test_codes = encode_codes(vq, x)
@@ -262,7 +259,7 @@ class VQPrior(pg.ModelFamily):
             samples = self.sample(state, inp.quality_n, gen, temperature=inp.temperature)
             images.append(("samples", pg.make_grid(samples[:64].cpu(), nrow=8)))
             try:
-                rep = quality_report(load, samples.cpu(), state.data["name"], seed=inp.seed, neighbours=0)
+                rep = pg.quality_report(load, samples.cpu(), state.data["name"], seed=inp.seed, neighbours=0)
                 s, b = rep.scores, rep.baseline
                 values[f"FID (n={inp.quality_n}; real baseline)"] = f"{s['FID']:.3f} ({b['FID']:.3f})"
                 for key in ("KID", "precision", "recall", "density", "coverage"):
@@ -271,7 +268,7 @@ class VQPrior(pg.ModelFamily):
                 values["smallest class %"] = round(s["smallest class %"], 1)
                 values["class histogram of samples (%)"] = {name: round(100 * float(f), 1) for name, f in
                                                             zip(rep.class_names, rep.class_freq, strict=True)}
-            except WeightsError as e:
+            except pg.WeightsError as e:
                 values["sample quality"] = f"n/a: {e}"
             if state.config.conditional:
                 self._class_accuracy(state, inp, values)
@@ -285,9 +282,8 @@ class VQPrior(pg.ModelFamily):
         return pg.TaskResult(images=images, values=values, chart=chart)
 
     def _class_accuracy(self, state: pg.ModelState, inp: EvaluateIn, values: dict) -> None:
-        from playground.metrics.evaluator import load_evaluator
 
-        ev = load_evaluator(state.data["name"])
+        ev = pg.load_evaluator(state.data["name"])
         classes = state.info.num_classes
         labels = torch.arange(classes, device=state.device).repeat_interleave(max(1, inp.quality_n // classes))
         images = self.sample(state, len(labels), torch.Generator(state.device).manual_seed(inp.seed), labels=labels,

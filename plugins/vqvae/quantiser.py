@@ -24,7 +24,7 @@ unused code never divides by zero. Codes start with N_k = 1 and m_k = e_k, so an
 That is codebook collapse. A **restart** re-seeds every dead code with an encoder output drawn at random from
 this step's batch (and sets N_k to the threshold and m_k accordingly), so it lies where the data is.
 
-**Health.** perplexity :math:`\exp(-\sum_k p_k \log p_k)` of the assignment frequencies p (K when every code is
+**Health.** pg.perplexity :math:`\exp(-\sum_k p_k \log p_k)` of the assignment frequencies p (K when every code is
 equally used, 1 when one code takes everything); codes in use (N_k ≥ threshold) and dead codes.
 
 Why not ``vector-quantize-pytorch``: its restarts draw from torch's process-wide RNG (two runs in one app process
@@ -42,9 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from playground.metrics.scores import perplexity
-
-__all__ = ["BETA", "DECAY", "Quantised", "VectorQuantiser", "bits_per_image", "nearest_codes", "perplexity"]
+__all__ = ["BETA", "DECAY", "Quantised", "VectorQuantiser", "bits_per_image", "nearest_codes"]
 
 BETA = 0.25  # commitment weight (van den Oord et al.)
 DECAY = 0.99

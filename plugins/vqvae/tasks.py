@@ -86,11 +86,10 @@ class Tasks:
 
     @torch.no_grad()
     def reconstruct(self, state: pg.ModelState, inp: ReconstructIn) -> pg.TaskResult:
-        from playground.metrics.scores import psnr
 
         codes, recon = self._encode_one(state, inp.image)
         k = state.modules["quantiser"].codes
-        values = {"PSNR (dB)": round(float(psnr(recon[None].cpu(), inp.image[None].cpu())), 2),
+        values = {"PSNR (dB)": round(float(pg.psnr(recon[None].cpu(), inp.image[None].cpu())), 2),
                   **self._code_values(state, codes)}
         return pg.TaskResult(images=[("input", pictures.upscale(inp.image.cpu(), 128)),
                                      ("code map", pictures.code_map(codes, k)),
