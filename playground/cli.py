@@ -469,7 +469,7 @@ def cmd_leaderboard(args: argparse.Namespace, rest: list[str]) -> int:
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
     from .bench import main as bench_main
 
-    return bench_main(rest)
+    return bench_main(rest, _registry(args))
 
 
 COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)"),
@@ -484,7 +484,7 @@ COMMANDS = {"train": (cmd_train, "train a family (its config fields are flags)")
             "weights": (cmd_weights, "available weights"),
             "datasets": (cmd_datasets, "registered datasets"),
             "serve": (cmd_serve, "run the web app"),
-            "bench": (cmd_bench, "speed and memory benchmarks"),
+            "bench": (cmd_bench, "your family's speed and memory: engine vs a plain loop, latency, memory guard"),
             "leaderboard": (cmd_leaderboard, "every shipped model scored on one protocol (Markdown, JSON)"),
             "space-check": (cmd_space_check, "will this repository run as a Hugging Face Space (CPU, ZeroGPU)?"),
             "new-plugin": (cmd_new_plugin, "write a working family plugin to start from"),

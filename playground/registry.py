@@ -86,7 +86,8 @@ class Registry:
         self.owner: dict[str, str] = {}  # "model:<name>" / "dataset:<name>" -> plugin name
         self._lock = threading.Lock()
         self._disabled = set(disabled) if disabled is not None else _disabled_names()
-        dirs = ([BUILTIN_PLUGINS_DIR] if builtin else []) + [Path(d) for d in plugin_dirs]
+        self.plugin_dirs = [Path(d) for d in plugin_dirs]  # the folders beside the built-in one (a child process's)
+        dirs = ([BUILTIN_PLUGINS_DIR] if builtin else []) + self.plugin_dirs
         for i, folder in enumerate(dirs):
             self._load_folder(folder, "built-in" if builtin and i == 0 else str(folder), i)
         self._collect()

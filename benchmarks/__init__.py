@@ -1,0 +1,1 @@
+"""The project's own measurements, run by ``./dev bench`` (``python -m benchmarks``); not shipped in the library."""
