@@ -18,6 +18,8 @@ from playground.ui.app import LAUNCH_OPTIONS, build_app
 from conftest import write_plugin
 from plugin_samples import BROKEN_IMPORT, GOOD
 
+pytestmark = pytest.mark.slow  # one real server for the module
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -11,7 +11,7 @@ from playground.registry import Registry
 from playground.ui.app import LAUNCH_OPTIONS, build_app
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 if not shutil.which(CHROMIUM):
     if os.environ.get("PLAYGROUND_REQUIRE_BROWSER"):

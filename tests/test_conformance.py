@@ -5,18 +5,13 @@ plugin author's folder); here each check is one test per family, and one family'
 that family's tests.
 """
 
-from pathlib import Path
-
 import pytest
 
 from playground import conformance
-from playground.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "plugins"
-CONTRACT = Path(__file__).resolve().parent / "families"  # small families for what contract 2 added
-# Built-in families, the documented example plugins and the contract's test families must all conform.
-REGISTRY = Registry([EXAMPLES, CONTRACT])
+from conftest import conformance_registry
+
+REGISTRY = conformance_registry()
 FAMILIES = sorted(REGISTRY.families)
 TRAINED_CHECKS = [c for c in conformance.CHECKS if c.needs == "trained"]
 OWN_RUN_CHECKS = [c for c in conformance.CHECKS if c.needs == "registry"]
@@ -25,24 +20,6 @@ OWN_RUN_CHECKS = [c for c in conformance.CHECKS if c.needs == "registry"]
 def test_every_plugin_loads():
     """A plugin that fails to load would silently drop out of the parametrised checks below."""
     assert not REGISTRY.failures, [(f.plugin, f.stage, f.message) for f in REGISTRY.failures]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One smoke run per family, made when a test first asks for it; a failed run is kept as its error."""
-    runs: dict = {}
-
-    def get(name):
-        if name not in runs:
-            try:
-                runs[name] = conformance.train_smoke(REGISTRY, name, tmp_path_factory.mktemp(name))
-            except Exception as exc:  # noqa: BLE001 - only this family's tests fail
-                runs[name] = exc
-        if isinstance(runs[name], Exception):
-            pytest.fail(f"{name}: the smoke run failed: {runs[name]}")
-        return runs[name]
-
-    return get
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +38,8 @@ def run_check(check, *args):
 
 @pytest.mark.parametrize("check", TRAINED_CHECKS, ids=lambda c: c.name)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_trained_family(trained, name, check, tmp_path, image):
-    run_check(check, trained(name), image, tmp_path)
+def test_trained_family(smoke_runs, name, check, tmp_path, image):
+    run_check(check, smoke_runs(name), image, tmp_path)
 
 
 @pytest.mark.parametrize("check", OWN_RUN_CHECKS, ids=lambda c: c.name)

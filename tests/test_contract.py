@@ -311,6 +311,7 @@ def register_models(register):
 SAME_RUN_BOUND = 1e-6  # of the weights' movement; measured 3.6e-16 (see FLOAT64_AE), a real difference 0.32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernels", ["default", "avx2"])
 def test_two_processes_match_one_and_checkpoints_move_between_them(home, tmp_path, monkeypatch, kernels):
     """torchrun (what `accelerate launch` runs) with 2 CPU processes on gloo: the same weights as 1 process at

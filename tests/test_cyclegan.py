@@ -193,6 +193,7 @@ def test_linear_decay_holds_across_a_resume_and_extending_keeps_its_horizon(regi
 
 
 # -- the semantic term ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_semantic_term_fits_frozen_classifiers_first_and_trains_only_the_generators(registry, tmp_path, monkeypatch):
     """λ_semantic > 0: a classifier per domain is fitted before the first step (accurate on its training labels),
     no optimiser holds it and training leaves it unchanged; the term enters G's loss with its weight and its
@@ -235,6 +236,7 @@ def test_semantic_term_fits_frozen_classifiers_first_and_trains_only_the_generat
         assert all(q.grad is None for q in m[name].parameters()), name
 
 
+@pytest.mark.slow
 def test_semantic_term_resumes_exactly_without_refitting(registry, tmp_path):
     cfg = {**TINY, "steps": 4, "lr_horizon": 4, "lambda_semantic": 1.0}  # one schedule for both runs
     full = Trainer(registry, "cyclegan", cfg, out_dir=tmp_path / "full", device="cpu")
@@ -320,16 +322,17 @@ def label_preservation(registry, state, direction="AtoB", n=200):
     return float((found[0] == y).float().mean())
 
 
-def test_a_short_run_preserves_labels_far_better_than_an_untrained_model(registry, tmp_path):
-    t = Trainer(registry, "cyclegan", {**TINY, "steps": 200}, out_dir=tmp_path, device="cpu")  # ~25 s
-    t.run()
-    before = {d: label_preservation(registry, untrained_like(registry, t.state), d) for d in ("AtoB", "BtoA")}
-    after = {d: label_preservation(registry, t.state, d) for d in ("AtoB", "BtoA")}
+def test_a_short_run_preserves_labels_far_better_than_an_untrained_model(registry, smoke_runs):
+    """The shared smoke run (300 steps of the tiny smoke config, ~20 s) against its untrained twin."""
+    state = smoke_runs("cyclegan").state
+    before = {d: label_preservation(registry, untrained_like(registry, state), d) for d in ("AtoB", "BtoA")}
+    after = {d: label_preservation(registry, state, d) for d in ("AtoB", "BtoA")}
     for d in before:
         assert after[d] > before[d] + 0.3 and after[d] > 0.5, (before, after)
 
 
 # -- shipped weights: the targets their cards state ----------------------------------------------------------------
+@pytest.mark.slow
 def test_shipped_weights_and_what_the_cycle_loss_buys(registry):
     """The cards, on the 360 digits and 360 glyphs test images. The paper's recipe keeps the label 66 % (digits →
     glyphs) and 74 % (glyphs → digits) of the time, its λ_cycle = 0 twin (same seed and steps) 60 % and 62 %; round

@@ -10,6 +10,7 @@ from playground.metrics.report import quality_report
 from playground.models import untrained_like
 
 
+@pytest.mark.slow
 def test_shipped_gan_covers_every_digit_and_beats_an_untrained_generator(registry):
     (_, report, _), = run_quality(registry, "gan", ["digits"], 1000, seed=0)
     assert report.scores["smallest class %"] >= 3, report.class_freq  # no digit dropped

@@ -26,6 +26,7 @@ def ring_metrics(fam, state, n=2000):
     return point_metrics(fake, state.stats.get("real", fake), modes, sigma)
 
 
+@pytest.mark.slow
 def test_documented_objective_covers_the_ring_within_a_cpu_step_budget(registry, tmp_path):
     fam = registry.family("gan2d")
     trainer = Trainer(registry, "gan2d", {**RECIPE, "steps": STEP_BUDGET, "log_every": 100},
@@ -40,6 +41,7 @@ def test_documented_objective_covers_the_ring_within_a_cpu_step_budget(registry,
     assert before["modes_covered"] < 7 and before["high_quality_pct"] < 10, before
 
 
+@pytest.mark.slow
 def test_shipped_ring_checkpoints_one_covers_all_modes(registry):
     refs = [e.ref for e in list_weights("gan2d") if e.source == "shipped"]
     objectives = set()

@@ -202,6 +202,7 @@ def test_generate_rows_per_class_a_chosen_class_and_clear_errors(registry):
         run_task(registry, "gan", "digits-conditional", "generate", {"n": 8, "seed": 0, "label": 10})
 
 
+@pytest.mark.slow
 def test_shipped_conditional_gan_draws_the_digit_asked_for(registry):
     images = sample_classes(registry, "gan", "digits-conditional", list(range(10)), 100, seed=0)
     _, logits = load_evaluator("digits").embed(images)
@@ -223,6 +224,7 @@ def test_evaluate_reports_class_accuracy_and_fid_per_class(registry):
     assert "predicted class" in uncond.values["grouped by"] and len(uncond.values["share per class"]) == 10
 
 
+@pytest.mark.slow
 def test_shipped_unconditional_gan_keeps_every_digit(registry):
     from playground.inference import run_quality
 

@@ -139,6 +139,7 @@ def test_resume_continues_em_exactly(registry, tmp_path):
         assert torch.equal(v, resumed.state.modules.state_dict()[k]), k
 
 
+@pytest.mark.slow
 def test_shipped_weights_fit_their_data(registry):
     """The cards: ring8 with 8 full components covers all 8 modes with a held-out log-likelihood above 1.0 nats per
     point; moons with 10 components above −0.45."""

@@ -240,6 +240,7 @@ def test_kmeans_example_fits_without_gradients(home, tmp_path):
     assert len(fam.overlays(t.state)) == 8
 
 
+@pytest.mark.slow
 def test_api_parameters_are_named_like_the_inputs(home):
     from playground.ui.app import build_app
 

@@ -111,6 +111,7 @@ def test_tasks_on_shipped_weights(registry, digit_png):
     assert filt.values["hidden units"] == 128 and filt.images[0][1].shape[0] == 1
 
 
+@pytest.mark.slow
 def test_shipped_cd1_and_pcd_weights_model_digits(registry):
     """AIS test log-likelihood of both shipped machines beats the independent-pixel model of the same data (its
     exact log-likelihood) by a wide margin."""

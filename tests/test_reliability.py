@@ -77,7 +77,7 @@ def test_cli_refuses_to_reuse_a_run_name_or_a_checkpoint_folder(home, tmp_path, 
 
 
 # -- 2. the memory guard ------------------------------------------------------------------------------------------
-def test_memory_guard_refuses_an_absurd_batch_and_names_one_that_fits(registry, home, monkeypatch):
+def test_memory_guard_refuses_an_absurd_batch_and_names_one_that_fits(registry, home, monkeypatch, memory_guard):
     monkeypatch.setattr(memory, "free_bytes", lambda device: 2 * 10**9)  # a small machine, the same everywhere
     rss = psutil.Process().memory_info().rss
     trainer = Trainer(registry, "autoencoder", {"batch_size": 65_536, "steps": 5}, out_dir=home / "x")
@@ -184,6 +184,7 @@ def test_16bit_png_equals_its_8bit_twin(tmp_path, digit_png):
 
 
 # -- 7. temporary files -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_animation_files_are_pruned_and_the_cache_is_cleaned(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     frames = [torch.zeros(1, 8, 8), torch.ones(1, 8, 8)]
@@ -240,7 +241,8 @@ def _ae_start(client, dataset, **over):
     return client.predict(*args.values(), api_name="/autoencoder_train_start")
 
 
-def test_api_folders_only_under_the_allowed_root_and_the_guard_refuses_a_huge_batch(strict_server):
+@pytest.mark.slow
+def test_api_folders_only_under_the_allowed_root_and_the_guard_refuses_a_huge_batch(strict_server, memory_guard):
     client, demo, root = strict_server
     with pytest.raises(AppError, match="outside the folders this server allows"):
         _ae_start(client, "folder:/usr")
@@ -254,6 +256,7 @@ def test_api_folders_only_under_the_allowed_root_and_the_guard_refuses_a_huge_ba
     assert sorted((root / "home" / "runs" / "autoencoder").iterdir()) == runs  # nothing started, nothing left
 
 
+@pytest.mark.slow
 def test_api_16bit_upload_and_sketch_read_like_8bit(strict_server, tmp_path, digit_png):
     client, _, _ = strict_server
     p8, p16 = _twins(tmp_path, digit_png)
@@ -267,6 +270,7 @@ def test_api_16bit_upload_and_sketch_read_like_8bit(strict_server, tmp_path, dig
     assert out[0] == pytest.approx(out[2], abs=0.05) and out[1] == pytest.approx(out[3], abs=0.05)
 
 
+@pytest.mark.slow
 def test_hostile_input_battery_on_every_endpoint(strict_server, tmp_path, digit_png):
     """Every named endpoint from the app's own functions, attacked one parameter at a time: only clear refusals."""
     client, demo, _ = strict_server

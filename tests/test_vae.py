@@ -103,13 +103,11 @@ SMALL = {"steps": 300, "batch_size": 32, "width": 8, "latent_dim": 8, "lr": 2e-3
          "mixture_components": 5}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, registry):
-    out = tmp_path_factory.mktemp("vae") / "run"
-    t = Trainer(registry, "vae", SMALL, out_dir=out)
-    progress = t.run()
-    assert progress.status == "finished", progress.error
-    return out, t.state
+@pytest.fixture
+def trained(smoke_runs):
+    """The shared smoke run (300 steps of the VAE's smoke config) and its checkpoint folder."""
+    run = smoke_runs("vae")
+    return run.checkpoint, run.state
 
 
 def test_elbo_improves_past_what_an_untrained_model_reaches(trained, registry):
@@ -135,7 +133,8 @@ def test_iwae_is_at_least_the_elbo_and_tightens_with_k(trained, registry):
 
 def test_mixture_sampler_is_saved_and_loaded_with_the_checkpoint(trained, registry):
     out, state = trained
-    assert state.stats["mixture_means"].shape == (5, 8) and state.stats["mixture_chol"].shape == (5, 8, 8)
+    k, d = state.config.mixture_components, state.config.latent_dim
+    assert state.stats["mixture_means"].shape == (k, d) and state.stats["mixture_chol"].shape == (k, d, d)
     loaded = load_model(registry, out)
     for key in ("mixture_weights", "mixture_means", "mixture_chol", "kl_per_dim", "map_codes", "map_labels"):
         torch.testing.assert_close(loaded.stats[key], state.stats[key])
@@ -232,6 +231,7 @@ def _test_digits(registry):
     return load_dataset(registry.datasets, DataSpec("digits", split="test"))
 
 
+@pytest.mark.slow
 def test_shipped_vae_samples_beat_the_shipped_autoencoder_and_gan(registry):
     """Measured in one run at the cards' protocol (n = 1000, seed 0): prior samples beat the AE's samples; the
     mixture sampler's FID is at most half the GAN's."""
@@ -246,6 +246,7 @@ def test_shipped_vae_samples_beat_the_shipped_autoencoder_and_gan(registry):
     assert scores["mixture"]["smallest class %"] >= 5
 
 
+@pytest.mark.slow
 def test_shipped_vae_does_not_memorise_and_reconstructs_sharply(registry):
     from playground.metrics.scores import psnr
 
@@ -263,6 +264,7 @@ def test_shipped_vae_does_not_memorise_and_reconstructs_sharply(registry):
     assert float(psnr(fam.decode(state, mu), test).mean()) > 24
 
 
+@pytest.mark.slow
 def test_shipped_conditional_vae_draws_the_digit_asked_for(registry):
     from playground.metrics.evaluator import load_evaluator
 

@@ -268,6 +268,7 @@ def test_jpeg_and_webp_at_equal_size_fit_the_target(registry):
 
 
 # -- shipped weights: the targets their cards state ----------------------------------------------------------
+@pytest.mark.slow
 def test_shipped_vqvae_reconstructs_sharply_with_a_healthy_codebook_and_the_collapse_counterpart(registry):
     from playground.metrics.scores import psnr
 
@@ -284,6 +285,7 @@ def test_shipped_vqvae_reconstructs_sharply_with_a_healthy_codebook_and_the_coll
     assert out["digits-no-restarts"][1] < 0.5 * out["digits"][1], out  # collapse: most codes never used
 
 
+@pytest.mark.slow
 def test_shipped_prior_samples_are_far_better_than_an_untrained_priors(registry):
     """Measured at the cards' protocol (n = 1000, seed 0): FID 6.5, every digit 5.1 % or more of the samples. (It
     used to beat the shipped GAN's 7.6; the GAN re-shipped with its moving average scores 3.4.) The same VQ-VAE
@@ -300,6 +302,7 @@ def test_shipped_prior_samples_are_far_better_than_an_untrained_priors(registry)
     assert prior.scores["smallest class %"] >= 4.5, prior.scores["smallest class %"]
 
 
+@pytest.mark.slow
 def test_shipped_conditional_prior_draws_the_digit_asked_for(registry):
     """95.4 % of 1000 conditional samples (100 per digit) are classified as the digit asked for (the card); the
     test asks for at least 90 %."""

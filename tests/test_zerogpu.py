@@ -156,6 +156,7 @@ def test_stop_ends_a_burst_run_after_the_current_burst_and_leaving_pauses_it(reg
 
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("spaces"), reason="the spaces package is a test "
                     "dependency (pyproject [test]); install it to check the Space's import order")
+@pytest.mark.slow
 def test_the_app_builds_with_the_real_spaces_package_imported_first(tmp_path):
     """As on a Space: app.py imports spaces before torch, the decorators are no-ops off ZeroGPU, and the demo
     builds offline with every family's endpoints."""
