@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .engine import Trainer
     from .errors import WeightsError
     from .images import make_grid, tensor_to_pil
-    from .weights import claim_run_folder, reference_of, release_run_folder, resolve
+    from .weights import claim_run_folder, reference_of, release_run_folder, resolve, resume_in_place
 
     reg = _registry(args)
     fam = reg.family(args.family)
@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             raise WeightsError(f"{out} already holds a checkpoint; pass --overwrite to replace it, --resume to "
                                "continue it, or choose another --out.")
     elif src is not None and not a.name:
-        out = src
+        out = resume_in_place(fam.name, a.resume)  # your run goes on in its folder; shipped and imports are read-only
     else:
         _, out = claim_run_folder(fam.name, a.name)
 

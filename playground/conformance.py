@@ -308,6 +308,14 @@ def check_autocast(registry: Registry, name: str, folder: Path) -> str:
     return "fp32, auto, bf16"
 
 
+def check_ui(registry: Registry, name: str) -> str:
+    """The family's app tab builds from its declarations (every form, task, evaluation and Lab widget)."""
+    from .ui.app import build_family_tab
+
+    panel = build_family_tab(registry, registry.family(name))
+    return f"{len(panel.weight_dropdowns)} weights pickers"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -326,6 +334,7 @@ CHECKS: tuple[Check, ...] = (
     Check("grad_accum", "gradient accumulation equals one big batch", lambda t, img, d: check_grad_accum(t, d),
           "trained"),
     Check("autocast", "bf16 autocast on and off", lambda reg, name, d: check_autocast(reg, name, d), "registry"),
+    Check("ui", "its app tab builds", lambda reg, name, d: check_ui(reg, name), "registry"),
 )
 CHECK_NAMES = tuple(c.name for c in CHECKS)
 

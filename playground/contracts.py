@@ -8,6 +8,7 @@ multi-process training are the engine's, once, for every family.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -370,3 +371,53 @@ class ModelFamily:
             if t.name == name:
                 return t
         raise KeyError(f"{self.name} has no task {name!r}; it offers {', '.join(t.name for t in self.tasks)}")
+
+
+def declaration_problems(fam: ModelFamily) -> list[str]:
+    """What is wrong with a family's declarations, found when it registers (the registry records them as the
+    plugin's failure, so nothing half-declared reaches the UI): each declared task has its method, an evaluation
+    its inputs and its function, lab parts their partial update, the lab's comparison a config field with a choice
+    for run B, the smoke config only config fields."""
+    from .params import param_specs
+
+    problems = []
+    cls = type(fam)
+    if not (isinstance(fam.config, type) and issubclass(fam.config, TrainConfig) and dataclasses.is_dataclass(
+            fam.config)):
+        return [f"config must be a dataclass subclass of pg.TrainConfig, not {fam.config!r}"]
+    fields = {s.name: s for s in param_specs(fam.config)}
+    for task in fam.tasks:
+        if not isinstance(task, Task):
+            problems.append(f"tasks holds {task!r}, not a pg.Task")
+        elif not callable(getattr(fam, task.name, None)):
+            problems.append(f"task {task.name!r} is declared but the family has no method {task.name}(state, inputs"
+                            f"{', load' if task.data else ''})")
+        elif not dataclasses.is_dataclass(task.inputs):
+            problems.append(f"task {task.name!r}: inputs must be a dataclass (pg.param fields), not {task.inputs!r}")
+    evaluates = callable(getattr(fam, "evaluate", None))
+    if (fam.evaluate_inputs is not None) != evaluates:
+        problems.append("evaluate_inputs is declared but the family has no evaluate(state, inputs, load)" if evaluates
+                        is False else "evaluate() is defined but evaluate_inputs (its inputs dataclass) is not")
+    if fam.lab_parts and cls.train_part is ModelFamily.train_part:
+        problems.append(f"lab_parts {fam.lab_parts} needs train_part(run, batch, part) for the Lab's step buttons")
+    if fam.lab_compare is not None:
+        try:
+            field_name, value_b = fam.lab_compare
+        except (TypeError, ValueError):
+            field_name, value_b = None, None
+        spec = fields.get(field_name) if isinstance(field_name, str) else None
+        choices = spec.choices if spec is not None else None
+        if spec is not None and spec.type is bool:
+            choices = (False, True)
+        if spec is None:
+            problems.append(f"lab_compare {fam.lab_compare!r} must be (config field, run B's value); "
+                            f"{field_name!r} is not a field of {fam.config.__name__}")
+        elif not choices:
+            problems.append(f"lab_compare names {field_name!r}, which has no choices: the Lab compares runs that "
+                            f"differ in a field with pg.param(..., choices=...) or a bool")
+        elif value_b not in choices:
+            problems.append(f"lab_compare: run B's {field_name} {value_b!r} is not one of its choices {choices}")
+    unknown = sorted(set(fam.smoke_config) - set(fields))
+    if unknown:
+        problems.append(f"smoke_config sets {', '.join(unknown)}, which {fam.config.__name__} does not have")
+    return problems

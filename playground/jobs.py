@@ -19,7 +19,7 @@ from . import zerogpu
 from .devices import ON_ZEROGPU
 from .engine import Progress, Trainer
 from .errors import PlaygroundError, TrainingError
-from .weights import claim_run_folder, release_run_folder, resolve
+from .weights import claim_run_folder, release_run_folder, resume_in_place
 
 
 @dataclass
@@ -86,10 +86,7 @@ class TrainingJobs:
                 raise TrainingError(f"A {busy.family} run ({busy.ref}) is training (step {busy.progress.step}/"
                                     f"{busy.progress.total}); stop it first. One training job runs at a time.")
             if resume:
-                src = resolve(family, resume)
-                if not str(resume).strip().startswith("run/"):
-                    raise TrainingError("Only your own runs (run/NAME) can be resumed here; shipped weights are "
-                                        "read-only. Start a new run instead.")
+                src = resume_in_place(family, resume)
                 name, out = Path(src).name, src
             else:
                 name, out = claim_run_folder(family)

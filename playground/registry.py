@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .contracts import ModelFamily
+from .contracts import ModelFamily, declaration_problems
 from .data import DatasetInfo
 from .errors import PluginError
 
@@ -190,6 +190,9 @@ class Registry:
             if name in table:
                 raise ValueError(f"{kind} name {name!r} is already registered by plugin "
                                  f"{self.owner.get(f'{kind}:{name}', '?')!r}")
+            problems = declaration_problems(item) if kind == "model" else []
+            if problems:
+                raise ValueError(f"model family {name!r} is not registered: " + "; ".join(problems) + ".")
             table[name] = item
             self.owner[f"{kind}:{name}"] = plugin
             added.append(name)

@@ -177,6 +177,17 @@ def claim_run_folder(family: str, name: str | None = None) -> tuple[str, Path]:
     raise WeightsError(f"Could not find a free run name for {stamp}.")
 
 
+def resume_in_place(family: str, ref: str) -> Path:
+    """The folder a resumed run goes on writing to when no other is named: its own, and only for your runs
+    (``run/NAME``). Shipped weights and imports are read-only: the one rule for the app and the CLI."""
+    folder = resolve(family, ref)
+    if not str(ref).strip().startswith("run/"):
+        raise WeightsError(f"{ref!r} is not one of your runs: shipped weights and imports are read-only, so training "
+                           f"cannot continue in their folder. Continue one of your runs (run/NAME), or in the CLI "
+                           f"write the continuation elsewhere: --name NEW (a new run) or --out FOLDER.")
+    return folder
+
+
 def release_run_folder(folder: Path) -> None:
     """Give back a claimed run folder that never got a file (a refused start leaves no empty run behind)."""
     with contextlib.suppress(OSError):  # not empty, or already gone: nothing to give back

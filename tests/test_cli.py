@@ -135,9 +135,15 @@ def test_sample_on_a_family_that_does_not_sample_names_its_tasks(capsys):
 
 
 def test_resuming_shipped_weights_says_how_to_resume_instead(capsys, home):
-    """Shipped weights are inference files only: the refusal names the way to go on, and nothing is written."""
+    """Shipped weights are inference files only and read-only: continuing in their folder is refused by the one
+    resume rule (weights.resume_in_place, as in the app), a continuation under a new name says the folder holds no
+    training state; nothing is written into weights/ or left in runs/."""
     before = sorted(p.name for p in (ROOT / "weights" / "autoencoder" / "digits").iterdir())
     assert main(["train", "autoencoder", "--resume", "digits", "--steps", "5"]) == 2
     err = capsys.readouterr().err
+    assert "'digits' is not one of your runs" in err and "--name NEW" in err and "Traceback" not in err
+    assert main(["train", "autoencoder", "--resume", "digits", "--name", "more", "--steps", "5"]) == 2
+    err = capsys.readouterr().err
     assert "holds weights only" in err and "Resume one of your own runs (run/NAME)" in err and "Traceback" not in err
     assert sorted(p.name for p in (ROOT / "weights" / "autoencoder" / "digits").iterdir()) == before
+    assert not (home / "runs" / "autoencoder" / "more").exists()

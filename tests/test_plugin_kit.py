@@ -2,6 +2,7 @@
 views, 2-D overlays, loss charts, API parameter names. Each test fails on the code before the kit."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from playground.registry import Registry
 from playground.templates import write_plugin as write_template
 
 from conftest import write_plugin
+from plugin_samples import GOOD
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plugins"
 
@@ -279,3 +281,22 @@ def test_built_in_families_use_only_the_public_kit():
                 deep += [f"{path.name}:{node.lineno} from playground import {a.name}" for a in node.names]
     assert deep == []
     assert all(hasattr(pg, name) for name in pg.__all__)
+
+
+def test_check_plugin_builds_each_family_tab_and_fails_where_the_ui_cannot(tmp_path, capsys, home, monkeypatch):
+    """A declaration the UI cannot draw is a check-plugin failure, not a tab that vanishes at app start."""
+    from playground.ui.family_tab import FamilyTab
+
+    write_plugin(tmp_path / "p", "tinyplugin", GOOD)
+    assert main(["check-plugin", str(tmp_path / "p"), "--check", "ui"]) == 0
+    assert re.search(r"tiny +ui +PASS", capsys.readouterr().out)
+    real = FamilyTab.build
+
+    def broken(self, tab):
+        if self.family.name == "tiny":
+            raise TypeError("'NoneType' object is not iterable")
+        return real(self, tab)
+
+    monkeypatch.setattr(FamilyTab, "build", broken)
+    assert main(["check-plugin", str(tmp_path / "p"), "--check", "ui"]) == 1
+    assert re.search(r"tiny +ui +FAIL .*'NoneType' object is not iterable", capsys.readouterr().out)

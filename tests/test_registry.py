@@ -109,3 +109,28 @@ def test_failing_observer_does_not_stop_training(tmp_path, home):
                    out_dir=tmp_path / "r").run()
     assert prog.status == "finished"
     assert any(f.plugin == "badobserver" and f.stage == "event" for f in reg.failures)
+
+
+@pytest.mark.parametrize("change, message", [
+    (('tasks = (pg.Task("generate", "Generate", GenIn),)',
+      'tasks = (pg.Task("generate", "Generate", GenIn), pg.Task("denoise", "Denoise", GenIn))'),
+     "task 'denoise' is declared but the family has no method denoise(state, inputs)"),
+    (("    smoke_config = {", "    evaluate_inputs = GenIn\n    smoke_config = {"),
+     "evaluate_inputs is declared but the family has no evaluate(state, inputs, load)"),
+    (("    smoke_config = {", '    lab_compare = ("hidden", 2)\n    smoke_config = {'),
+     "lab_compare names 'hidden', which has no choices"),
+    (("    smoke_config = {", '    lab_parts = ("D", "G")\n    smoke_config = {'),
+     "lab_parts ('D', 'G') needs train_part(run, batch, part)"),
+    (('"lr": 0.01}', '"lr": 0.01, "hiden": 4}'), "smoke_config sets hiden, which Cfg does not have"),
+])
+def test_a_half_declared_family_is_refused_at_registration_with_the_reason(tmp_path, change, message):
+    """Found when the plugin registers (a failure like any other, shown in the Plugins tab and by check-plugin),
+    not when the app builds its tab or a visitor calls the missing piece."""
+    old, new = change
+    assert old in GOOD
+    write_plugin(tmp_path / "p", "halfplugin", GOOD.replace(old, new, 1))
+    reg = Registry([tmp_path / "p"])
+    assert "tiny" not in reg.families and "autoencoder" in reg.families
+    (failure,) = [f for f in reg.failures if f.plugin == "halfplugin"]
+    assert failure.stage == "register" and "model family 'tiny' is not registered" in failure.message
+    assert message in failure.message

@@ -35,6 +35,15 @@ def link_tab(tab: gr.Tab, tab_id: str) -> None:
                api_visibility="private", queue=False)
 
 
+def build_family_tab(registry: Any, family: Any) -> FamilyTab:
+    """One family's tab on its own, in-process (no server, no browser): what ``check-plugin`` builds to catch a
+    declaration the UI cannot draw before the app would show the tab as broken."""
+    with gr.Blocks(), gr.Tab(family.title) as tab:
+        panel = FamilyTab(registry, family, TrainingJobs(registry), FolderAccess())
+        panel.build(tab)
+    return panel
+
+
 def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
     """``folders``: which ``folder:PATH`` datasets web visitors may name (default: the roots in
     PLAYGROUND_ALLOW_FOLDERS, none when unset)."""
