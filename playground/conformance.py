@@ -31,7 +31,7 @@ from .inference import call_task, task_inputs
 from .models import load_model, untrained_like
 from .registry import Registry
 
-STEPS = 300  # a smoke run, unless the family's smoke_config says "steps"
+STEPS = 300  # a smoke run, unless the family's checks.smoke_config says "steps"
 LOSS_MARGIN = 0.5  # the learning loss must fall by half its untrained size
 SCORE_MARGIN = 0.4  # learning_score (adversarial families) by 40 %
 RESUME_STEPS, RESUME_STOP = 30, 12
@@ -67,11 +67,11 @@ class Verdict:
 
 def smoke(fam: ModelFamily, **extra: Any) -> dict[str, Any]:
     """The family's smoke config (digits unless it says otherwise, seed 0) with ``extra`` on top."""
-    return {"dataset": "digits", **fam.smoke_config, "seed": 0, **extra}
+    return {"dataset": "digits", **fam.checks.smoke_config, "seed": 0, **extra}
 
 
 def smoke_steps(fam: ModelFamily) -> int:
-    return int(fam.smoke_config.get("steps", STEPS))
+    return int(fam.checks.smoke_config.get("steps", STEPS))
 
 
 def sample_image(registry: Registry) -> UserImage:
@@ -105,7 +105,7 @@ def improved(before: float, after: float, margin: float) -> bool:
 
 def check_learns(t: Trained) -> str:
     """Training beats an untrained model by a wide margin: the declared ``learning_score`` (adversarial games,
-    whose losses need not fall) on held-out data, or else the family's ``learning_loss`` series."""
+    whose losses need not fall) on held-out data, or else the family's ``checks.learning_loss`` series."""
     fam, state = t.family, t.state
     images = held_out(t.registry, state)
     before = fam.learning_score(untrained_like(t.registry, state), images)
@@ -116,10 +116,10 @@ def check_learns(t: Trained) -> str:
                               f"{t.progress.step} steps; it must fall by {SCORE_MARGIN:.0%} of its size")
         return f"learning_score {before:.4g} → {after:.4g}"
     series = sorted({n for _, n, _ in t.progress.losses})
-    key = fam.learning_loss
+    key = fam.checks.learning_loss
     if key not in series:
         raise CheckFailed(f"no {key!r} in the logged losses ({', '.join(series)}); return it from train_step or "
-                          "set learning_loss to the loss that must fall")
+                          "set checks = pg.Checks(learning_loss=...) to the loss that must fall")
     values = [v for _, n, v in t.progress.losses if n == key]
     untrained, final = values[0], sum(values[-20:]) / len(values[-20:])
     if not improved(untrained, final, LOSS_MARGIN):
@@ -247,11 +247,12 @@ def has_instance_norm(state: ModelState) -> bool:
 
 def check_grad_accum(t: Trained, folder: Path) -> str:
     """Two micro-batches of B give batch 2B's weights, for families where item-for-item equality is defined (no
-    batch or instance norm, optimisers, no adversarial parts, no per-item noise: ``accumulation_exact``)."""
+    batch or instance norm, optimisers, no adversarial parts, no per-item noise: ``checks.accumulation_exact``)."""
     fam, state, registry = t.family, t.state, t.registry
     reasons = [why for why, applies in (("batch norm", has_batch_norm(state)), ("instance norm",
-               has_instance_norm(state)), ("no optimiser", not state.optimizers), ("partial updates (lab_parts)",
-               bool(fam.lab_parts)), ("accumulation_exact = False", not fam.accumulation_exact)) if applies]
+               has_instance_norm(state)), ("no optimiser", not state.optimizers), ("partial updates (lab parts)",
+               bool(fam.lab_settings.parts)), ("accumulation_exact = False", not fam.checks.accumulation_exact))
+               if applies]
     if reasons:
         raise CheckSkipped(f"not comparable item for item: {', '.join(reasons)}")
     cfg = smoke(fam, steps=5, batch_size=32, log_every=5)

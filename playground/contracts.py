@@ -229,6 +229,59 @@ class ModelState:
     parent_records: dict[str, dict[str, str]] = field(default_factory=dict)  # family, ref, sha256 per parent
 
 
+@dataclass(frozen=True)
+class Lab:
+    """How the interactive 2-D Lab drives a family. Every 2-D family gets the Lab; one that declares nothing gets
+    these defaults, and an image family has no Lab (declaring one is a registration error)."""
+
+    # Partial updates the Lab's step buttons run on their own (``train_part``), e.g. ("D", "G"); () = whole steps
+    # only. An update of the last part counts as a step, as a full train_step does (a GAN counts G updates).
+    parts: tuple[str, ...] = ()
+    # The config field the side-by-side comparison varies and run B's default value, e.g. ("objective", "wgan_gp").
+    compare: tuple[str, Any] | None = None
+    notes: str = ""  # markdown shown under "What to look for"
+    # Full steps between two frames while it runs: a GAN's steps are small (5 at ~10 frames/s), an EM iteration
+    # moves a mixture a long way (1, so each one is seen).
+    steps_per_frame: int = 5
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How a family's results are scored and shown beside the common protocol (the Evaluate tab, sample quality,
+    the Overview and the leaderboard)."""
+
+    # How samples and the real reference are shown to the evaluator for FID & co. (e.g. pg.BINARISED for a family
+    # that generates binary images).
+    view: ImageView = AS_GENERATED
+    # The family's own headline numbers: names of metric rows in its weights' model cards (written by ``playground
+    # card`` from evaluate()), shown beside the common scores in the Overview and the leaderboard.
+    headline: tuple[str, ...] = ()
+    chart: str = "line"  # how the Evaluate tab draws evaluate()'s TaskResult.chart: "line" or "bar"
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the conformance checks (the test suite, ``playground check-plugin``) train the family with and expect."""
+
+    # Config overrides that make a run tiny but still able to learn (the shared smoke run).
+    smoke_config: Mapping[str, Any] = field(default_factory=dict)
+    # The logged loss "learns" expects to fall by half its untrained size (sign-safe); families whose losses need
+    # not fall implement learning_score instead.
+    learning_loss: str = "loss"
+    # False when train_step draws per-item noise (a denoiser's corruption), so two micro-batches cannot equal one
+    # batch item for item and the gradient-accumulation check is skipped.
+    accumulation_exact: bool = True
+
+
+# Contract 2's one-consumer class attributes and the declaration each moved into (contract 3).
+MOVED = {"lab_parts": "lab = pg.Lab(parts=...)", "lab_compare": "lab = pg.Lab(compare=...)",
+         "lab_notes": "lab = pg.Lab(notes=...)", "lab_steps_per_frame": "lab = pg.Lab(steps_per_frame=...)",
+         "quality_view": "scores = pg.Scores(view=...)", "headline_metrics": "scores = pg.Scores(headline=...)",
+         "evaluate_chart": "scores = pg.Scores(chart=...)", "smoke_config": "checks = pg.Checks(smoke_config=...)",
+         "learning_loss": "checks = pg.Checks(learning_loss=...)",
+         "accumulation_exact": "checks = pg.Checks(accumulation_exact=...)"}
+
+
 class ModelFamily:
     """Base class of a model family. Subclasses set the class attributes and implement the hooks.
 
@@ -243,37 +296,15 @@ class ModelFamily:
     config: ClassVar[type[TrainConfig]] = TrainConfig
     tasks: ClassVar[tuple[Task, ...]] = ()
     evaluate_inputs: ClassVar[type | None] = None
-    evaluate_chart: ClassVar[str] = "line"  # how the Evaluate tab draws TaskResult.chart: "line" or "bar"
-    # Config overrides that make a run tiny but still able to learn: the conformance tests use them.
-    smoke_config: ClassVar[dict[str, Any]] = {}
     # Trained on top of these models of other families (see Parent).
     parents: ClassVar[tuple[Parent, ...]] = ()
-    # Partial updates the interactive lab may run on their own (e.g. ("D", "G") for a GAN; none: whole steps only):
-    # see train_part.
-    # An update of the last part counts as a step, as a full train_step does (a GAN counts G updates).
-    lab_parts: ClassVar[tuple[str, ...]] = ()
-    # The config field the lab's side-by-side comparison varies and run B's default value for it, e.g.
-    # ("objective", "wgan_gp"); None = no comparison.
-    lab_compare: ClassVar[tuple[str, Any] | None] = None
-    lab_notes: ClassVar[str] = ""  # markdown the Lab shows under "What to look for"
-    # Full steps between two frames of the running Lab by default: a GAN's steps are small (5 at ~10 frames/s),
-    # an EM iteration moves a mixture a long way (1, so each one is seen).
-    lab_steps_per_frame: ClassVar[int] = 5
     # What train_step's logged values are: "loss" (the lab's live table heads them "loss d", "loss g"), or "" for
     # named statistics that are not losses (a log-likelihood, an acceptance rate), shown under their own names.
     logged_kind: ClassVar[str] = "loss"
-    # The logged loss the conformance check "learns" expects to fall (by half its untrained size, sign-safe);
-    # families whose losses need not fall implement learning_score instead.
-    learning_loss: ClassVar[str] = "loss"
-    # False when train_step draws per-item noise (a denoiser's corruption), so two micro-batches cannot equal one
-    # batch item for item and the gradient-accumulation check is skipped.
-    accumulation_exact: ClassVar[bool] = True
-    # How samples and the real reference are shown to the evaluator for FID & co. (e.g. pg.BINARISED for a family
-    # that generates binary images).
-    quality_view: ClassVar[ImageView] = AS_GENERATED
-    # The family's own headline numbers: names of metric rows in its weights' model cards (written by
-    # ``playground card`` from evaluate()), shown beside the common scores in the Overview and the leaderboard.
-    headline_metrics: ClassVar[tuple[str, ...]] = ()
+    # What each consumer needs, declared apart (None / the defaults: nothing to say).
+    lab: ClassVar[Lab | None] = None  # 2-D families only
+    scores: ClassVar[Scores] = Scores()
+    checks: ClassVar[Checks] = Checks()
 
     # -- what it trains on ------------------------------------------------------------------------------
     def streams(self, cfg: TrainConfig) -> tuple[Stream, ...]:
@@ -289,8 +320,13 @@ class ModelFamily:
 
     @property
     def has_lab(self) -> bool:
-        """2-D families get the interactive Lab (stepped whole, or part by part where ``lab_parts`` says)."""
+        """2-D families get the interactive Lab (stepped whole, or part by part where ``lab.parts`` says)."""
         return self.kind == "points"
+
+    @property
+    def lab_settings(self) -> Lab:
+        """The Lab as declared, or its defaults."""
+        return self.lab or Lab()
 
     @property
     def kind(self) -> str:
@@ -312,12 +348,12 @@ class ModelFamily:
         raise NotImplementedError
 
     def train_part(self, run: Run, batch: Batch, part: str) -> dict[str, torch.Tensor]:
-        """One update of only ``part`` (one of ``lab_parts``), for the lab's step buttons (optional)."""
+        """One update of only ``part`` (one of ``lab.parts``), for the lab's step buttons (optional)."""
         raise NotImplementedError(f"{self.name} has no partial updates.")
 
     def updates_per_step(self, cfg: TrainConfig) -> dict[str, int]:
         """How many updates of each lab part one train_step makes (the lab's counters use it)."""
-        return {p: 1 for p in self.lab_parts}
+        return {p: 1 for p in self.lab_settings.parts}
 
     def field(self, state: ModelState, xy: torch.Tensor) -> Field | None:
         """A scalar over 2-D points (K×2 → values of K) drawn under the samples in 2-D plots (optional)."""
@@ -377,7 +413,7 @@ def declaration_problems(fam: ModelFamily) -> list[str]:
     """What is wrong with a family's declarations, found when it registers (the registry records them as the
     plugin's failure, so nothing half-declared reaches the UI): each declared task has its method, an evaluation
     its inputs and its function, lab parts their partial update, the lab's comparison a config field with a choice
-    for run B, the smoke config only config fields."""
+    for run B, the smoke config only config fields; contract 2's one-consumer attributes name their new place."""
     from .params import param_specs
 
     problems = []
@@ -398,26 +434,37 @@ def declaration_problems(fam: ModelFamily) -> list[str]:
     if (fam.evaluate_inputs is not None) != evaluates:
         problems.append("evaluate_inputs is declared but the family has no evaluate(state, inputs, load)" if evaluates
                         is False else "evaluate() is defined but evaluate_inputs (its inputs dataclass) is not")
-    if fam.lab_parts and cls.train_part is ModelFamily.train_part:
-        problems.append(f"lab_parts {fam.lab_parts} needs train_part(run, batch, part) for the Lab's step buttons")
-    if fam.lab_compare is not None:
+    moved = [f"{old} is now {new}" for old, new in MOVED.items() if hasattr(cls, old)]
+    problems += moved
+    for attr, kind in (("lab", Lab), ("scores", Scores), ("checks", Checks)):
+        value = getattr(fam, attr)
+        if not isinstance(value, kind) and not (attr == "lab" and value is None):
+            problems.append(f"{attr} must be a pg.{kind.__name__}(...), not {value!r}")
+    if problems:
+        return problems
+    if fam.lab is not None and not fam.has_lab:
+        problems.append("lab is declared, but the Lab is for 2-D families and this one trains on images")
+    lab = fam.lab_settings
+    if lab.parts and cls.train_part is ModelFamily.train_part:
+        problems.append(f"lab parts {lab.parts} need train_part(run, batch, part) for the Lab's step buttons")
+    if lab.compare is not None:
         try:
-            field_name, value_b = fam.lab_compare
+            field_name, value_b = lab.compare
         except (TypeError, ValueError):
             field_name, value_b = None, None
         spec = fields.get(field_name) if isinstance(field_name, str) else None
-        choices = spec.choices if spec is not None else None
-        if spec is not None and spec.type is bool:
-            choices = (False, True)
+        choices = (False, True) if spec is not None and spec.type is bool else spec.choices if spec else None
         if spec is None:
-            problems.append(f"lab_compare {fam.lab_compare!r} must be (config field, run B's value); "
+            problems.append(f"lab compare {lab.compare!r} must be (config field, run B's value); "
                             f"{field_name!r} is not a field of {fam.config.__name__}")
         elif not choices:
-            problems.append(f"lab_compare names {field_name!r}, which has no choices: the Lab compares runs that "
+            problems.append(f"lab compare names {field_name!r}, which has no choices: the Lab compares runs that "
                             f"differ in a field with pg.param(..., choices=...) or a bool")
         elif value_b not in choices:
-            problems.append(f"lab_compare: run B's {field_name} {value_b!r} is not one of its choices {choices}")
-    unknown = sorted(set(fam.smoke_config) - set(fields))
+            problems.append(f"lab compare: run B's {field_name} {value_b!r} is not one of its choices {choices}")
+    if fam.scores.chart not in ("line", "bar"):
+        problems.append(f"scores chart {fam.scores.chart!r} must be 'line' or 'bar'")
+    unknown = sorted(set(fam.checks.smoke_config) - set(fields))
     if unknown:
-        problems.append(f"smoke_config sets {', '.join(unknown)}, which {fam.config.__name__} does not have")
+        problems.append(f"checks smoke_config sets {', '.join(unknown)}, which {fam.config.__name__} does not have")
     return problems

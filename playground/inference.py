@@ -231,6 +231,6 @@ def run_quality(registry: Any, family: str, weights: list[str], n: int, seed: in
                 images = fam.sample(state, n, gen)
         images = checked_samples(family, images, n)
         report = quality_report(registry, images, state.data["name"], seed=seed, inception=inception,
-                                view=fam.quality_view)
+                                view=fam.scores.view)
         out.append((ref, report, images[:8]))
     return out

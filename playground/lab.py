@@ -109,7 +109,7 @@ class LabRun:
         self.modes = self.data.modes
         self.extent = Extent.around(self.real, self.modes)
         self.grid = self.extent.grid(FIELD_RESOLUTION)
-        self.updates = self.updates or {p: 0 for p in self.family.lab_parts}
+        self.updates = self.updates or {p: 0 for p in self.family.lab_settings.parts}
 
     @property
     def steps(self) -> int:
@@ -118,17 +118,18 @@ class LabRun:
 
     @property
     def objective(self) -> str:
-        """What tells this run apart in a comparison: the value of the family's ``lab_compare`` field."""
-        cmp = self.family.lab_compare
+        """What tells this run apart in a comparison: the value of the family's ``lab.compare`` field."""
+        cmp = self.family.lab_settings.compare
         return str(getattr(self.state.config, cmp[0])) if cmp else self.family.name
 
     # -- stepping ---------------------------------------------------------------------------------------
     def step(self, part: str = "both", n: int = 1) -> None:
-        """``n`` updates of ``part`` ("both" = the family's full train step, or one of its ``lab_parts``).
+        """``n`` updates of ``part`` ("both" = the family's full train step, or one of its ``lab.parts``).
         A non-finite loss rolls the run back to where this call started and raises TrainingError."""
-        if part != "both" and part not in self.family.lab_parts:
+        parts = self.family.lab_settings.parts
+        if part != "both" and part not in parts:
             raise ConfigError(f"Unknown part {part!r}; use 'both'"
-                              + (f" or one of {', '.join(self.family.lab_parts)}." if self.family.lab_parts else
+                              + (f" or one of {', '.join(parts)}." if parts else
                                  f" ({self.family.title} steps whole)."))
         if not 1 <= n <= MAX_STEPS_PER_CALL:
             raise ConfigError(f"Steps per call must be between 1 and {MAX_STEPS_PER_CALL}; got {n}.")
@@ -159,7 +160,7 @@ class LabRun:
         made = fam.updates_per_step(state.config) if part == "both" else {part: 1}
         for p, k in made.items():
             self.updates[p] = self.updates.get(p, 0) + n * k
-        if part == "both" or part == fam.lab_parts[-1]:
+        if part == "both" or part == fam.lab_settings.parts[-1]:
             state.step += n
         self.last_losses.update(means)
         for k, v in means.items():
@@ -249,14 +250,14 @@ class LabSession:
         # The page's timer and its step buttons may reach one session at once; its models take one at a time.
         self.lock = threading.Lock()
         self.running = False  # the UI's Run/Pause state
-        self.steps_per_frame = runs[0].family.lab_steps_per_frame  # the UI's speed while running
+        self.steps_per_frame = runs[0].family.lab_settings.steps_per_frame  # the UI's speed while running
         self.stopped_by = ""  # why a live run stopped itself (a plugin that raised)
         self.token = secrets.token_urlsafe(16)  # names this session to its page's frame requests (unguessable)
 
     @classmethod
     def create(cls, registry: Any, family: str, values: dict[str, Any], variants: list[Any] | None = None,
                weights: list[str | None] | None = None) -> LabSession:
-        """One run per entry of ``variants`` (values of the family's ``lab_compare`` field; None keeps
+        """One run per entry of ``variants`` (values of the family's ``lab.compare`` field; None keeps
         ``values``) or of ``weights``; all with the same data, seed and other settings."""
         fam = registry.family(family)
         pairs = list(itertools.zip_longest(variants or [], weights or [])) or [(None, None)]
@@ -265,8 +266,8 @@ class LabSession:
         runs = []
         for i, (variant, w) in enumerate(pairs):
             run_values = dict(values)
-            if variant is not None and fam.lab_compare is not None:
-                run_values[fam.lab_compare[0]] = variant
+            if variant is not None and fam.lab_settings.compare is not None:
+                run_values[fam.lab_settings.compare[0]] = variant
             runs.append(LabRun.create(registry, family, run_values, weights=w, label="AB"[i]))
         return cls(runs)
 

@@ -5,7 +5,7 @@ its training split, with the real-vs-real baseline (held-out images) beside them
 density, coverage, smallest class share. 2-D models: ``n`` samples against ``n`` held-out points with the 2-D metrics
 (precision, recall, density, coverage and, where the data has modes, modes covered and % high quality). A family's
 own headline numbers (PSNR, held-out log-likelihood, label preservation, ESS/s …) come from its weights' model card,
-by the names the family declares in ``ModelFamily.headline_metrics``; nothing here knows a family.
+by the names the family declares in ``scores = pg.Scores(headline=...)``; nothing here knows a family.
 
 Scores are cached in a JSON file keyed by each weights file's sha256: the shipped cache (``weights/leaderboard.json``,
 written by ``playground leaderboard --write``) makes the tab open at once; a row whose weights changed is recomputed
@@ -72,7 +72,7 @@ def card_metrics(card: str) -> dict[str, str]:
 
 def _headline(fam: Any, card: str) -> dict[str, str]:
     metrics = card_metrics(card)
-    return {name: metrics[name] for name in getattr(fam, "headline_metrics", ()) if name in metrics}
+    return {name: metrics[name] for name in fam.scores.headline if name in metrics}
 
 
 def _score_images(registry: Any, fam: Any, state: Any, row: Row) -> None:
@@ -80,7 +80,7 @@ def _score_images(registry: Any, fam: Any, state: Any, row: Row) -> None:
 
     images = fam.sample(state, PROTOCOL_N, torch.Generator(state.device).manual_seed(PROTOCOL_SEED))
     rep = quality_report(registry, images.cpu(), row.dataset, seed=PROTOCOL_SEED, neighbours=0,
-                         view=fam.quality_view)
+                         view=fam.scores.view)
     row.scores = {k: float(rep.scores[k]) for k in IMAGE_COLUMNS}
     row.baseline = {k: float(rep.baseline[k]) for k in IMAGE_COLUMNS if k in rep.baseline}
     p = rep.protocol

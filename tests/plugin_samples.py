@@ -23,7 +23,7 @@ class Tiny(pg.ModelFamily):
     title = "Tiny"
     config = Cfg
     tasks = (pg.Task("generate", "Generate", GenIn),)
-    smoke_config = {"batch_size": 16, "lr": 0.01}
+    checks = pg.Checks(smoke_config={"batch_size": 16, "lr": 0.01})
 
     def build(self, cfg, info):
         return nn.ModuleDict({"g": nn.Linear(cfg.hidden, info.channels * info.size * info.size)})

@@ -122,7 +122,11 @@ class EvalIn:
 
 
 class Tiny(pg.ModelFamily):
-    evaluate_inputs = EvalIn''')
+    evaluate_inputs = EvalIn
+
+    def evaluate(self, state, inputs, load):
+        return pg.TaskResult(values={"samples": inputs.samples})
+''')
     write_plugin(tmp_path / "p", "clashplugin", clash)
     assert main(["--plugins-dir", str(tmp_path / "p"), "eval", "tiny", "--weights", "x"]) == 2
     assert "EvalIn.samples is also a flag of `playground eval tiny` (--samples)" in capsys.readouterr().err

@@ -60,7 +60,7 @@ class NoIn:
 class Odd(pg.ModelFamily):
     name, title = "odd", "Odd"
     tasks = (pg.Task("show", "Show", NoIn),)
-    smoke_config = {"batch_size": 16}
+    checks = pg.Checks(smoke_config={"batch_size": 16})
     def build(self, cfg, info):
         return nn.ModuleDict({"mean": nn.ParameterDict({"x": nn.Parameter(torch.zeros(info.channels, info.size,
                                                                                      info.size))})})

@@ -138,7 +138,7 @@ def test_sample_quality_of_16_pixel_binary_samples_is_measured_like_with_like(re
     state = model_cache().get(registry, "rbm", "digits-pcd", torch.device("cpu"))
     samples = fam.sample(state, 300, torch.Generator().manual_seed(0))
     assert samples.shape == (300, 1, 16, 16)
-    report = quality_report(registry, samples, "digits", view=fam.quality_view)
+    report = quality_report(registry, samples, "digits", view=fam.scores.view)
     assert report.scores["FID"] < 80 and report.scores["precision"] > 0.5, report.scores
 
 

@@ -111,17 +111,21 @@ def test_failing_observer_does_not_stop_training(tmp_path, home):
     assert any(f.plugin == "badobserver" and f.stage == "event" for f in reg.failures)
 
 
+ANCHOR = "    checks = pg.Checks("
+
+
 @pytest.mark.parametrize("change, message", [
     (('tasks = (pg.Task("generate", "Generate", GenIn),)',
       'tasks = (pg.Task("generate", "Generate", GenIn), pg.Task("denoise", "Denoise", GenIn))'),
      "task 'denoise' is declared but the family has no method denoise(state, inputs)"),
-    (("    smoke_config = {", "    evaluate_inputs = GenIn\n    smoke_config = {"),
+    ((ANCHOR, "    evaluate_inputs = GenIn\n" + ANCHOR),
      "evaluate_inputs is declared but the family has no evaluate(state, inputs, load)"),
-    (("    smoke_config = {", '    lab_compare = ("hidden", 2)\n    smoke_config = {'),
-     "lab_compare names 'hidden', which has no choices"),
-    (("    smoke_config = {", '    lab_parts = ("D", "G")\n    smoke_config = {'),
-     "lab_parts ('D', 'G') needs train_part(run, batch, part)"),
-    (('"lr": 0.01}', '"lr": 0.01, "hiden": 4}'), "smoke_config sets hiden, which Cfg does not have"),
+    ((ANCHOR, "    lab = pg.Lab(parts=('D', 'G'))\n" + ANCHOR),
+     "lab is declared, but the Lab is for 2-D families and this one trains on images"),
+    ((ANCHOR, "    scores = pg.Scores(chart='pie')\n" + ANCHOR), "scores chart 'pie' must be 'line' or 'bar'"),
+    (('"lr": 0.01}', '"lr": 0.01, "hiden": 4}'), "checks smoke_config sets hiden, which Cfg does not have"),
+    ((ANCHOR, "    lab_parts = ('D', 'G')\n" + ANCHOR), "lab_parts is now lab = pg.Lab(parts=...)"),
+    ((ANCHOR, "    smoke_config = {}\n" + ANCHOR), "smoke_config is now checks = pg.Checks(smoke_config=...)"),
 ])
 def test_a_half_declared_family_is_refused_at_registration_with_the_reason(tmp_path, change, message):
     """Found when the plugin registers (a failure like any other, shown in the Plugins tab and by check-plugin),
@@ -134,3 +138,22 @@ def test_a_half_declared_family_is_refused_at_registration_with_the_reason(tmp_p
     (failure,) = [f for f in reg.failures if f.plugin == "halfplugin"]
     assert failure.stage == "register" and "model family 'tiny' is not registered" in failure.message
     assert message in failure.message
+
+
+@pytest.mark.parametrize("lab, message", [
+    ("pg.Lab(compare=('components', 3))", "lab compare names 'components', which has no choices"),
+    ("pg.Lab(compare=('dataset_x', 3))", "'dataset_x' is not a field of"),
+    ("pg.Lab(parts=('E', 'M'))", "lab parts ('E', 'M') need train_part(run, batch, part)"),
+])
+def test_a_2d_family_with_a_lab_it_cannot_run_is_refused_with_the_field(tmp_path, lab, message):
+    """The outside author's case: a comparison over an int field without choices passed check-plugin, then the whole
+    tab vanished at app start (`'NoneType' object is not iterable`)."""
+    from playground.templates import write_plugin as write_template
+
+    (path, *_) = write_template("my_points", "points", tmp_path / "p")
+    text = path.read_text()
+    assert "    checks = pg.Checks(" in text
+    path.write_text(text.replace("    checks = pg.Checks(", f"    lab = {lab}\n    checks = pg.Checks(", 1))
+    reg = Registry([tmp_path / "p"])
+    assert "my_points" not in reg.families
+    assert any(message in f.message for f in reg.failures), [f.message for f in reg.failures]

@@ -5,7 +5,7 @@ What it shows a plugin author (docs/plugins.md):
 - no optimiser: the state lives in buffers, updated under ``torch.no_grad()``; ``configure_optimizers`` is not
   needed (no trainable parameters → no optimiser);
 - training randomness from ``run.generator`` (the k-means++ seeding), so resume is exact;
-- the Lab for free: ``lab_parts = ("assign", "update")`` gives *Step assign* / *Step update* buttons,
+- the Lab for free: ``lab = pg.Lab(parts=("assign", "update"))`` gives *Step assign* / *Step update* buttons,
   ``field`` draws the mixture's log-density under the points, ``overlays`` draws each cluster's ellipses;
 - a sign-safe learning score (held-out negative log-likelihood, which goes below zero).
 
@@ -64,12 +64,14 @@ class KMeans2D(pg.ModelFamily):
     config = KMeansConfig
     tasks = (pg.Task("generate", "Generate", GenerateIn, "Sample the fitted mixture; clusters drawn as ellipses.",
                      data=True),)
-    smoke_config = {"dataset": "ring8", "steps": 20}
-    lab_parts = ("assign", "update")
-    lab_compare = ("init", "random")
-    lab_notes = ("Step *assign* and *update* by hand: each update moves every centre to the mean of its points, and "
-                 "the inertia never rises. Compare k-means++ with random seeding on `grid25` with 25 clusters: random "
-                 "seeding often leaves two centres in one cell and one cell empty (a local optimum).")
+    lab = pg.Lab(
+        parts=("assign", "update"),
+        compare=("init", "random"),
+        notes=("Step *assign* and *update* by hand: each update moves every centre to the mean of its points, and "
+               "the inertia never rises. Compare k-means++ with random seeding on `grid25` with 25 clusters: random "
+               "seeding often leaves two centres in one cell and one cell empty (a local optimum)."),
+    )
+    checks = pg.Checks(smoke_config={"dataset": "ring8", "steps": 20})
 
     def streams(self, cfg):
         return (pg.Stream(kind="points", full=True),)

@@ -35,7 +35,7 @@ class LinearAE(pg.ModelFamily):
     config = LinearAEConfig
     tasks = (pg.Task("reconstruct", "Reconstruct", ReconstructIn),
              pg.Task("generate", "Generate", GenerateIn, "Decode Gaussian codes with the training codes' spread."))
-    smoke_config = {"batch_size": 32, "lr": 1e-2}
+    checks = pg.Checks(smoke_config={"batch_size": 32, "lr": 1e-2})
 
     def build(self, cfg, info):
         d = info.channels * info.size * info.size

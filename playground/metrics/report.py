@@ -79,7 +79,7 @@ def quality_report(registry: Any, images: torch.Tensor, dataset: str, *, seed: i
                    reference_split: str = "train", neighbours: int = 8, inception: bool = False,
                    view: ImageView = AS_GENERATED) -> QualityReport:
     """Score generated ``images`` (N×C×H×W in [-1, 1]) against ``dataset`` with its evaluator. ``registry``: the
-    registry, or the ``load`` function a family's ``evaluate`` gets. ``view`` (a family's ``quality_view``, e.g.
+    registry, or the ``load`` function a family's ``evaluate`` gets. ``view`` (a family's ``scores.view``, e.g.
     binarised) is applied to the samples and to every real image alike, and named in the protocol."""
     ev = load_evaluator(dataset)
     if images.ndim != 4 or images.shape[1] != ev.in_chans:

@@ -293,7 +293,7 @@ class FamilyTab:
                 run = gr.Button("Evaluate", variant="primary", elem_id=f"{self.name}-evaluate-run")
             with gr.Column(scale=1):
                 values = gr.JSON(label="Results")
-                chart = chart_component(fam.evaluate_chart)
+                chart = chart_component(fam.scores.chart)
                 pictures = gr.Gallery(label="Pictures", format="png", columns=1, height=420, object_fit="contain",
                                       elem_id=f"{self.name}-evaluate-gallery")
 
@@ -302,7 +302,7 @@ class FamilyTab:
             progress(0, desc="Evaluating")
             result = zerogpu.evaluate_on_gpu(self.gpu_key, self.name, weights,  # as run_task
                                              self._checked(collect(vals), specs))
-            return result.values, chart_update(result.chart, fam.evaluate_chart), gallery_value(result)
+            return result.values, chart_update(result.chart, fam.scores.chart), gallery_value(result)
 
         api_parameters(evaluate_fn, ["weights", *collect.names])
         run.click(evaluate_fn, [wd, *comps], [values, chart, pictures], api_name=f"{self.name}_evaluate", **GPU)

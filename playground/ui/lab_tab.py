@@ -80,8 +80,8 @@ SPEED = param_specs(LabControls)[0]
 def speed_spec(family: ModelFamily) -> ParamSpec:
     """The steps-per-frame control at this family's default, its help naming the family's parts (a GAN's D and G,
     EM's E and M)."""
-    parts = " and ".join(family.lab_parts)
-    return dataclasses.replace(SPEED, default=family.lab_steps_per_frame,
+    parts = " and ".join(family.lab_settings.parts)
+    return dataclasses.replace(SPEED, default=family.lab_settings.steps_per_frame,
                                help=SPEED.help.replace("Full steps", f"Full steps (each runs {parts})")
                                if parts else SPEED.help)
 
@@ -99,7 +99,7 @@ class LabPanel:
         self.registry, self.family, self.name = registry, family, family.name
         self.folders = folders or FolderAccess()  # the server's rule for csv:PATH (none by default)
         specs = settable_specs(family.config)
-        field, self.contrast = family.lab_compare or (None, None)
+        field, self.contrast = family.lab_settings.compare or (None, None)
         self.compare_spec = next((s for s in specs if s.name == field), None)
         # The lab steps by hand: the data has its own picker, and run length, logging and checkpoints do not apply.
         not_settings = {*family.config.resumable, *family.config.engine_fields,
@@ -148,8 +148,8 @@ class LabPanel:
                     pause = gr.Button("Pause", elem_id=f"{self.name}-lab-pause")
                 with gr.Row():
                     part_buttons = {p: gr.Button(f"Step {p}", size="sm", elem_id=f"{self.name}-lab-step-{p.lower()}")
-                                    for p in fam.lab_parts}
-                    step_both = gr.Button("Step both" if fam.lab_parts else "Step", size="sm",
+                                    for p in fam.lab_settings.parts}
+                    step_both = gr.Button("Step both" if fam.lab_settings.parts else "Step", size="sm",
                                           elem_id=f"{self.name}-lab-step-both")
                 save = gr.Button("Save runs as weights", size="sm", elem_id=f"{self.name}-lab-save")
             with gr.Column(scale=3):
@@ -168,9 +168,9 @@ class LabPanel:
                     modes = gr.LinePlot(x="step", y="modes covered", color="run", label="Modes covered",
                                         height=240)
                 gr.Markdown(HOW_TO_READ)
-                if fam.lab_notes:
+                if fam.lab_settings.notes:
                     with gr.Accordion("What to look for", open=False):
-                        gr.Markdown(fam.lab_notes)
+                        gr.Markdown(fam.lab_settings.notes)
         timer = gr.Timer(NUMBERS_SECONDS, active=False)  # the live numbers while running (frames come by script)
         views = [plot_a, plot_b, status, table, losses, modes, live]  # what a click returns
         numbers = [status, table, losses, modes]

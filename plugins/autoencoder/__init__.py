@@ -61,14 +61,16 @@ class EvaluateIn:
 class Autoencoder(pg.ModelFamily):
     name = "autoencoder"
     title = "Autoencoder"
-    headline_metrics = ("gaussian 0.3: noisy → denoised",)
     description = ("A convolutional autoencoder trained to undo noise (denoising AE). It reconstructs and "
                    "denoises images, scores anomalies by reconstruction error, and generates by decoding "
                    "codes drawn from a Gaussian fitted to the training codes.")
     config = AEConfig
     evaluate_inputs = EvaluateIn
-    smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "lr": 2e-3}
-    accumulation_exact = False  # the denoiser draws fresh corruption per item, so micro-batches differ
+    scores = pg.Scores(headline=("gaussian 0.3: noisy → denoised",))
+    checks = pg.Checks(
+        smoke_config={"width": 8, "latent_dim": 16, "batch_size": 32, "lr": 2e-3},
+        accumulation_exact=False,  # the denoiser draws fresh corruption per item, so micro-batches differ
+    )
     tasks = (
         pg.Task("reconstruct", "Reconstruct", ImageIn, "Encode and decode an image."),
         pg.Task("denoise", "Denoise", DenoiseIn, "Corrupt a clean image, then denoise it."),

@@ -108,10 +108,11 @@ class CycleGAN(Tasks, Evaluation, pg.ModelFamily):
                    "it printed. Or train on two folders of your own images.")
     config = CycleGANConfig
     evaluate_inputs = EvaluateIn
-    evaluate_chart = "bar"
-    headline_metrics = HEADLINE_METRICS
-    smoke_config = {"width": 8, "blocks": 1, "d_width": 8, "batch_size": 8, "lr": 1e-3, "pool_size": 8,
-                    "lr_schedule": "constant"}
+    scores = pg.Scores(chart="bar", headline=HEADLINE_METRICS)
+    checks = pg.Checks(
+        smoke_config={"width": 8, "blocks": 1, "d_width": 8, "batch_size": 8, "lr": 1e-3, "pool_size": 8,
+                      "lr_schedule": "constant"},
+    )
     tasks = (
         pg.Task("translate", "Translate", TranslateIn,
                 "Upload or draw an image of one domain: its translation into the other and the cycle "

@@ -86,7 +86,6 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 class GAN(GANEvaluation, pg.ModelFamily):
     name = "gan"
     title = "GAN"
-    headline_metrics = ("class accuracy of conditioned samples",)
     description = ("A DCGAN-style generator and discriminator for 32×32 images, trained with the objective you "
                    "pick: original minimax, non-saturating, f-GAN (KL, reverse KL, Pearson χ², squared "
                    "Hellinger, JS), WGAN with weight clipping or gradient penalty, hinge or least squares; "
@@ -104,8 +103,10 @@ class GAN(GANEvaluation, pg.ModelFamily):
                 animation=True),
     )
     evaluate_inputs = EvaluateIn
-    evaluate_chart = "bar"
-    smoke_config = {"width": 8, "latent_dim": 16, "batch_size": 32, "objective": "nonsaturating", "lr": 1e-3}
+    scores = pg.Scores(headline=("class accuracy of conditioned samples",), chart="bar")
+    checks = pg.Checks(
+        smoke_config={"width": 8, "latent_dim": 16, "batch_size": 32, "objective": "nonsaturating", "lr": 1e-3},
+    )
 
     def build(self, cfg: GANConfig, info: pg.BuildInfo) -> nn.ModuleDict:
         get_objective(cfg.objective)

@@ -38,7 +38,7 @@ class GANEvaluation:
         else:
             images = self.sample(state, classes * inp.n_per_class, gen)
         try:
-            rows = pg.per_class_report(load, images.cpu(), dataset, asked, view=self.quality_view)
+            rows = pg.per_class_report(load, images.cpu(), dataset, asked, view=self.scores.view)
         except pg.WeightsError as e:
             raise pg.DataError(f"Per-class scores need the {dataset!r} evaluator: {e}") from None
         values: dict = {"samples": len(images), "grouped by": "the class asked for" if asked is not None

@@ -111,14 +111,12 @@ class GAN2D(pg.ModelFamily):
                    "own; put two objectives side by side on the same data and seed and watch one drop modes "
                    "while the other covers them. Same objectives as the image GAN.")
     config = GAN2DConfig
-    lab_parts = ("D", "G")
-    lab_compare = ("objective", "fgan_kl")
-    lab_notes = LAB_NOTES
     tasks = (pg.Task("generate", "Generate", GenerateIn,
                      "Points from a seed over D's output, and how many fall on each mode.", chart="bar"),)
     evaluate_inputs = EvaluateIn
     # GAN dynamics wander for the first few hundred steps; by 1000 (about 10 s on a CPU) G sits on the ring.
-    smoke_config = {"dataset": "ring8", "batch_size": 128, "steps": 1000}
+    lab = pg.Lab(parts=("D", "G"), compare=("objective", "fgan_kl"), notes=LAB_NOTES)
+    checks = pg.Checks(smoke_config={"dataset": "ring8", "batch_size": 128, "steps": 1000})
 
     def build(self, cfg: GAN2DConfig, info: pg.DataInfo) -> nn.ModuleDict:
         get_objective(cfg.objective)
@@ -139,7 +137,7 @@ class GAN2D(pg.ModelFamily):
             return d_update(run, batch.x)
         if part == "G":
             return g_update(run, batch.x.shape[0])
-        raise ValueError(f"Unknown part {part!r}; use one of {self.lab_parts}.")
+        raise ValueError(f"Unknown part {part!r}; use one of {self.lab.parts}.")
 
     def updates_per_step(self, cfg: GAN2DConfig) -> dict[str, int]:
         return {"D": d_steps_of(cfg), "G": 1}

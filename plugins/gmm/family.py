@@ -74,7 +74,6 @@ def _colour(c: torch.Tensor) -> tuple[int, int, int]:
 class GMM(pg.ModelFamily):
     name = "gmm"
     title = "GMM (EM)"
-    headline_metrics = ("held-out log-likelihood (per point)",)
     logged_kind = ""  # statistics of the EM steps (log-likelihood, drops), not losses
     description = ("A mixture of Gaussians on 2-D points, fitted by expectation–maximisation: the E-step gives each "
                    "point its responsibilities (how much each component explains it), the M-step refits every "
@@ -82,16 +81,19 @@ class GMM(pg.ModelFamily):
                    "decreases. No gradients, no optimiser.")
     config = GMMConfig
     evaluate_inputs = EvaluateIn
-    smoke_config = {"dataset": "ring8", "steps": 15}
-    lab_parts = ("E", "M")
-    lab_compare = ("init", "random")
-    lab_steps_per_frame = 1  # one EM iteration per frame: each moves the components visibly
-    lab_notes = ("Step **E** (responsibilities: each point takes the colours of the components that explain it) and "
-                 "**M** (each component refits to its points) by hand. The log-likelihood climbs and never falls "
-                 "(`LL drop` stays 0). Compare k-means++ seeding with random seeding on `grid25` with 25 components: "
-                 "random seeding can leave two components sharing one cluster and another cluster covered by none "
-                 "(a local optimum EM does not leave). Set the covariance regularisation to 0 and use many "
-                 "components: one can collapse onto a single point.")
+    lab = pg.Lab(
+        parts=("E", "M"),
+        compare=("init", "random"),
+        steps_per_frame=1,  # one EM iteration per frame: each moves the components visibly
+        notes=("Step **E** (responsibilities: each point takes the colours of the components that explain it) and "
+               "**M** (each component refits to its points) by hand. The log-likelihood climbs and never falls "
+               "(`LL drop` stays 0). Compare k-means++ seeding with random seeding on `grid25` with 25 components: "
+               "random seeding can leave two components sharing one cluster and another cluster covered by none "
+               "(a local optimum EM does not leave). Set the covariance regularisation to 0 and use many "
+               "components: one can collapse onto a single point."),
+    )
+    scores = pg.Scores(headline=("held-out log-likelihood (per point)",))
+    checks = pg.Checks(smoke_config={"dataset": "ring8", "steps": 15})
     tasks = (
         pg.Task("generate", "Generate", GenerateIn, "Samples from the fitted mixture over the held-out points, each "
                 "component drawn at 1σ and 2σ with its weight.", data=True),

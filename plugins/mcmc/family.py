@@ -95,7 +95,6 @@ def _colours(n: int) -> torch.Tensor:
 class MCMC(pg.ModelFamily):
     name = "mcmc"
     title = "MCMC"
-    headline_metrics = ("acceptance", "ESS per second", "KL to target (grid)")
     logged_kind = ""  # statistics of the chains (acceptance, ESS, KL), not losses
     description = ("Markov chains that sample a 2-D density known only up to a constant, p(x) ∝ exp(−E(x)): "
                    "random-walk Metropolis, Langevin (MALA) and Hamiltonian Monte Carlo, each with a Metropolis "
@@ -103,16 +102,19 @@ class MCMC(pg.ModelFamily):
                    "once; watch them diffuse, drift or glide along leapfrog trajectories.")
     config = MCMCConfig
     evaluate_inputs = EvaluateIn
-    smoke_config = {"dataset": "banana", "steps": 150, "sampler": "mala", "chains": 16}
-    lab_compare = ("sampler", "hmc")
-    lab_notes = ("Run A is random-walk Metropolis, run B Hamiltonian Monte Carlo, from the same corner. The dots "
-                 "are the chains now, the purple points their recent history, green the target's exact samples; "
-                 "HMC's latest leapfrog paths are drawn as lines. On **banana** the random walk creeps along the "
-                 "ridge while HMC sweeps it (compare *ESS* at equal transitions). On **mixture** the random walk "
-                 "stays in the mode it found. Raise the step size to 1.5: acceptance collapses for the random "
-                 "walk, and HMC's energy error |ΔH| grows (it is O(s²)). Type a target of your own as "
-                 f"`{ENERGY_EXAMPLE}`, or sample the Gaussian mixture EM fitted (GMM tab) with **gmm:ring8**: its "
-                 "components are narrow (σ ≈ 0.05), so try step size 0.05.")
+    lab = pg.Lab(
+        compare=("sampler", "hmc"),
+        notes=("Run A is random-walk Metropolis, run B Hamiltonian Monte Carlo, from the same corner. The dots "
+               "are the chains now, the purple points their recent history, green the target's exact samples; "
+               "HMC's latest leapfrog paths are drawn as lines. On **banana** the random walk creeps along the "
+               "ridge while HMC sweeps it (compare *ESS* at equal transitions). On **mixture** the random walk "
+               "stays in the mode it found. Raise the step size to 1.5: acceptance collapses for the random "
+               "walk, and HMC's energy error |ΔH| grows (it is O(s²)). Type a target of your own as "
+               f"`{ENERGY_EXAMPLE}`, or sample the Gaussian mixture EM fitted (GMM tab) with **gmm:ring8**: its "
+               "components are narrow (σ ≈ 0.05), so try step size 0.05."),
+    )
+    scores = pg.Scores(headline=("acceptance", "ESS per second", "KL to target (grid)"))
+    checks = pg.Checks(smoke_config={"dataset": "banana", "steps": 150, "sampler": "mala", "chains": 16})
     tasks = (
         pg.Task("generate", "Sample", SampleIn, "Continue the chains and collect points, over the target's density "
                 "and its exact samples, with acceptance, effective sample size (per second) and the KL on a grid.",

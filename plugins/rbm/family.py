@@ -104,17 +104,18 @@ def binarise(x: torch.Tensor) -> torch.Tensor:
 class RBMFamily(pg.ModelFamily):
     name = "rbm"
     title = "RBM"
-    headline_metrics = ("test log-likelihood (nats per image)",)
     description = ("An energy-based model of binarised images: visible pixels and hidden units, no links within a "
                    "layer, trained by contrastive divergence (CD-k) or persistent CD with hand-written updates, "
                    "sampled by Gibbs sampling (a Markov chain that alternates the two layers). Its log-likelihood "
                    "is estimated by annealed importance sampling.")
     config = RBMConfig
     evaluate_inputs = EvaluateIn
-    smoke_config = {"steps": 500, "hidden": 64, "lr": 0.1}
-    learning_loss = RECON
-    accumulation_exact = False  # Bernoulli draws per item
-    quality_view = BINARISED_16
+    scores = pg.Scores(headline=("test log-likelihood (nats per image)",), view=BINARISED_16)
+    checks = pg.Checks(
+        smoke_config={"steps": 500, "hidden": 64, "lr": 0.1},
+        learning_loss=RECON,
+        accumulation_exact=False,  # Bernoulli draws per item
+    )
     tasks = (
         pg.Task("gibbs", "Gibbs chain", GibbsIn, "Watch Gibbs chains move, from noise or from your image, with the "
                 "free energy along the way.", animation=True, chart="line", data=True),

@@ -71,15 +71,19 @@ class VAEConfig(pg.TrainConfig):
 class VAE(Tasks, Evaluation, pg.ModelFamily):
     name = "vae"
     title = "VAE"
-    headline_metrics = ("reconstruction PSNR (dB)", "IWAE K = 64 (bits/dim)")
     description = ("A variational autoencoder: the encoder outputs a distribution over codes, trained on the ELBO "
                    "(reconstruction − KL). β-VAE and conditional VAE; samples from the prior or from a mixture "
                    "fitted to the training codes; traversals, interpolation and a latent map you watch organise "
                    "while it trains.")
     config = VAEConfig
     evaluate_inputs = EvaluateIn
-    evaluate_chart = "bar"  # KL per latent dimension
-    smoke_config = {"width": 8, "latent_dim": 8, "batch_size": 32, "lr": 2e-3, "mixture_components": 3}
+    scores = pg.Scores(
+        headline=("reconstruction PSNR (dB)", "IWAE K = 64 (bits/dim)"),
+        chart="bar",  # KL per latent dimension
+    )
+    checks = pg.Checks(
+        smoke_config={"width": 8, "latent_dim": 8, "batch_size": 32, "lr": 2e-3, "mixture_components": 3},
+    )
     tasks = (
         pg.Task("generate", "Generate", GenerateIn, "Decode codes from the prior or the fitted mixture."),
         pg.Task("reconstruct", "Reconstruct", ReconstructIn,

@@ -73,15 +73,17 @@ def background_code(state: pg.ModelState) -> int:
 class VQVAE(Tasks, Evaluation, pg.ModelFamily):
     name = "vqvae"
     title = "VQ-VAE"
-    headline_metrics = ("reconstruction PSNR (dB)", "bits per image (fixed length)", "perplexity on the test split")
     description = ("An autoencoder whose code is a grid of symbols from a learned codebook (vector quantisation, "
                    "EMA codebook, dead-code restarts). Watch the codebook's health while it trains, read an image's "
                    "code map, edit codes, and compare it as a compressor with JPEG and WebP. Stage 1 of a two-stage "
                    "generator: the VQ-VAE prior learns to write code maps.")
     config = VQVAEConfig
     evaluate_inputs = EvaluateIn
-    evaluate_chart = "line"  # rate–distortion: PSNR against bytes per image
-    smoke_config = {"width": 8, "code_dim": 8, "codebook_size": 32, "batch_size": 32, "lr": 2e-3}
+    scores = pg.Scores(
+        headline=("reconstruction PSNR (dB)", "bits per image (fixed length)", "perplexity on the test split"),
+        chart="line",  # rate–distortion: PSNR against bytes per image
+    )
+    checks = pg.Checks(smoke_config={"width": 8, "code_dim": 8, "codebook_size": 32, "batch_size": 32, "lr": 2e-3})
     tasks = (
         pg.Task("reconstruct", "Reconstruct", ReconstructIn,
                 "Encode an image (or a drawing) to its code map and decode it back."),

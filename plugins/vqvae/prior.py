@@ -75,20 +75,24 @@ def shifted(x: torch.Tensor, most: int, generator: torch.Generator) -> torch.Ten
 
 
 class VQPrior(pg.ModelFamily):
-    learning_loss = "loss (nats per code)"
     name = "vq_prior"
     title = "VQ-VAE prior"
-    headline_metrics = ("NLL on test codes (bits per image)", "conditional samples classified as the asked class")
     description = ("Stage 2 of the VQ-VAE: a small causal transformer that writes code maps one code at a time, "
                    "trained on a frozen VQ-VAE's codes of the training images; the VQ-VAE decodes what it writes. "
                    "Its log-likelihood is also a code length: how small an entropy coder would make the images.")
     config = PriorConfig
     parents = (pg.Parent("vqvae", "vqvae", "vqvae"),)
     evaluate_inputs = EvaluateIn
-    evaluate_chart = "line"  # rate–distortion with the prior's ideal code length
     # The 8×8 K = 512 VQ-VAE: a tiny prior learns its codes fast enough for the conformance suite's margin.
-    smoke_config = {"vqvae": "digits", "dim": 32, "layers": 1, "heads": 2, "batch_size": 32, "lr": 2e-3, "dropout": 0.0,
-                    "shift": 0}
+    scores = pg.Scores(
+        headline=("NLL on test codes (bits per image)", "conditional samples classified as the asked class"),
+        chart="line",  # rate–distortion with the prior's ideal code length
+    )
+    checks = pg.Checks(
+        learning_loss="loss (nats per code)",
+        smoke_config={"vqvae": "digits", "dim": 32, "layers": 1, "heads": 2, "batch_size": 32, "lr": 2e-3,
+                      "dropout": 0.0, "shift": 0},
+    )
     tasks = (pg.Task("generate", "Generate", GenerateIn,
                      "Write code maps with the prior (temperature, top-k) and decode them with the VQ-VAE; watch "
                      "a grid being filled.", animation=True),)

@@ -30,13 +30,12 @@ class PointsIn:
 
 
 class EMGMM(pg.ModelFamily):
-    learning_loss = "nll"
     """No optimiser: each step is one E-step and one M-step on the whole dataset (a full-batch stream)."""
 
     name, title = "em_gmm", "EM GMM (test)"
     config = GMMConfig
     tasks = (pg.Task("generate", "Generate", PointsIn),)
-    smoke_config = {"dataset": "ring8", "steps": 40}
+    checks = pg.Checks(learning_loss="nll", smoke_config={"dataset": "ring8", "steps": 40})
 
     def streams(self, cfg):
         return (pg.Stream(kind="points", full=True),)
@@ -112,7 +111,7 @@ class Pair(pg.ModelFamily):
     name, title = "pair", "Pair (test)"
     config = PairConfig
     tasks = (pg.Task("class_means", "Class means", ClassIn),)
-    smoke_config = {"batch_size": 32}
+    checks = pg.Checks(smoke_config={"batch_size": 32})
 
     def streams(self, cfg):
         return (pg.Stream("A", "dataset", labels=True), pg.Stream("B", "dataset_b", labels=True))
@@ -175,14 +174,13 @@ class EncodeIn:
 
 
 class CodePrior(pg.ModelFamily):
-    learning_loss = "nll"
     """A diagonal Gaussian over a frozen parent autoencoder's codes, fitted by maximum likelihood."""
 
     name, title = "code_prior", "Code prior (test)"
     config = PriorConfig
     parents = (pg.Parent("ae", "autoencoder", "parent"),)
     tasks = (pg.Task("generate", "Generate", SampleIn), pg.Task("encode", "Encode", EncodeIn))
-    smoke_config = {"batch_size": 64}
+    checks = pg.Checks(learning_loss="nll", smoke_config={"batch_size": 64})
 
     def build(self, cfg, info):
         latent = info.parents["ae"].config.latent_dim
