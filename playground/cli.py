@@ -119,6 +119,9 @@ def _image_values(values: dict[str, Any], cls: type) -> dict[str, Any]:
     return values
 
 
+RUN_IMAGES_PER_ROW = 8  # `playground run … --out x.png` with many images: a grid, not a strip
+
+
 def _print_result(result: Any, out: str | None) -> None:
     import torch
 
@@ -127,18 +130,21 @@ def _print_result(result: Any, out: str | None) -> None:
     print(json.dumps(result.values, indent=2, default=str, ensure_ascii=False))
     if not out:
         return
+    def scale(h: int, w: int) -> int:  # small model-sized pictures are enlarged; plots and grids are not
+        return 4 if max(h, w) <= 64 else 1
+
     if out.lower().endswith(".gif") and result.animation:
-        save_gif(result.animation, out)
+        save_gif(result.animation, out, scale=scale(*result.animation[0].shape[-2:]))
     elif len(result.images) == 1:
         tensor_to_pil(result.images[0][1], scale=2).save(out)
-    elif result.images:  # several images (input · output …) side by side, each padded to the largest
+    elif result.images:  # several images (input · output …), rows of up to 8, each padded to the largest
         imgs = [img for _, img in result.images]
         c = max(i.shape[0] for i in imgs)
         h, w = max(i.shape[1] for i in imgs), max(i.shape[2] for i in imgs)
         canvas = torch.full((len(imgs), c, h, w), -1.0)
         for k, img in enumerate(imgs):
             canvas[k, :, :img.shape[1], :img.shape[2]] = img.expand(c, -1, -1)
-        tensor_to_pil(make_grid(canvas, nrow=len(imgs)), scale=4 if max(h, w) <= 64 else 1).save(out)
+        tensor_to_pil(make_grid(canvas, nrow=min(len(imgs), RUN_IMAGES_PER_ROW)), scale=scale(h, w)).save(out)
     else:
         return
     print(f"wrote {out}")
@@ -171,7 +177,8 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=[t.name for t in fam.tasks])
     p.add_argument("--weights", required=True, help="weights: NAME (shipped), run/NAME or import/NAME")
-    p.add_argument("--out", help="write the output image(s) here (PNG)")
+    p.add_argument("--out", help="write the output here: .png (several images: in the task's order, rows of 8), "
+                   "or .gif for a task that animates (it plays forth and back)")
     p.add_argument("--device")
     a, more = p.parse_known_args(rest)
     task = fam.task(a.task)

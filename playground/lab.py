@@ -225,7 +225,9 @@ class LabRun:
                         else "∞ (no mode hit)"})
         row.update({k: round(m[k], 3) for k in ("precision", "recall", "coverage")})
         kind = self.family.logged_kind
-        row.update({f"{kind} {k}" if kind else k: round(v, 4) for k, v in self.last_losses.items()})
+        # "loss d", "loss g"; a value already named as such ("loss", "loss (nats)") keeps its own name
+        row.update({f"{kind} {k}" if kind and not k.startswith(kind) else k: round(v, 4)
+                    for k, v in self.last_losses.items()})
         row["status"] = self.error or "ok"
         return row
 

@@ -386,6 +386,8 @@ def test_lab_bad_settings_are_clear_errors(server):
     client.predict(*LAB_RESET, api_name="/gan2d_lab_reset")
     with pytest.raises(AppError, match="'steps_per_frame'.*must be at most 200"):
         client.predict(5000, api_name="/gan2d_lab_step")
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/gan2d_lab_step"]
+    assert [p["parameter_name"] for p in api["parameters"]] == ["steps_per_frame"]  # the name the refusal uses
 
 
 def test_lab_takes_points_uploaded_or_drawn_in_the_page(server, tmp_path):

@@ -151,3 +151,13 @@ def test_resuming_shipped_weights_says_how_to_resume_instead(capsys, home):
     assert "holds weights only" in err and "Resume one of your own runs (run/NAME)" in err and "Traceback" not in err
     assert sorted(p.name for p in (ROOT / "weights" / "autoencoder" / "digits").iterdir()) == before
     assert not (home / "runs" / "autoencoder" / "more").exists()
+
+
+def test_run_writes_many_images_as_rows_of_eight(capsys, home, tmp_path):
+    """17 images are a 3-row grid, not a 17-image strip (each 32-pixel image ×4 with 2-pixel gaps)."""
+    plugins = ["--plugins-dir", str(ROOT / "examples" / "plugins")]
+    assert main([*plugins, "train", "linear_ae", "--steps", "3", "--batch-size", "16", "--name", "tiny"]) == 0
+    out = tmp_path / "many.png"
+    assert main([*plugins, "run", "linear_ae", "generate", "--weights", "run/tiny", "--n", "17",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).size == ((8 * (32 + 2) + 2) * 4, (3 * (32 + 2) + 2) * 4)

@@ -118,6 +118,8 @@ def test_lab_steps_e_and_m_and_colours_points_by_responsibility(registry):
     gan = LabRun.create(registry, "gan2d", {"hidden": 8})
     gan.step()
     assert {"loss d", "loss g"} <= set(gan.frame()[1])  # a GAN's logged values are losses, and headed so
+    gan.last_losses = {"loss": 0.5, "d": 1.0}  # a family that logs one value called "loss"
+    assert {"loss", "loss d"} <= set(gan.frame()[1]) and "loss loss" not in gan.frame()[1]
 
 
 def test_lab_controls_name_the_familys_own_parts(registry):

@@ -219,8 +219,9 @@ class LabPanel:
 
         def step_fn(part: str) -> Any:
             @user_errors
-            def fn(sess: LabSession | None, n: float = 1) -> tuple:
-                n = validate_value(SPEED, n)
+            def fn(sess: LabSession | None, steps_per_frame: float = 1) -> tuple:
+                # The parameter is named like the field, so the API's name and the refusal's agree.
+                n = validate_value(SPEED, steps_per_frame)
                 sess = _need(sess)
                 errors = sess.step(part, n)
                 return self._views(sess, errors)
@@ -235,16 +236,16 @@ class LabPanel:
             return (gr.skip() if sess.running else gr.Timer(active=False), *self._numbers(sess, []))
 
         @user_errors
-        def run_fn(sess: LabSession | None, n: float) -> Any:
+        def run_fn(sess: LabSession | None, steps_per_frame: float) -> Any:
             sess = _need(sess)
-            sess.steps_per_frame = validate_value(SPEED, n)
+            sess.steps_per_frame = validate_value(SPEED, steps_per_frame)
             sess.running = True
             return gr.Timer(active=True)
 
         @user_errors
-        def speed_fn(sess: LabSession | None, n: float) -> None:
+        def speed_fn(sess: LabSession | None, steps_per_frame: float) -> None:
             if sess is not None:
-                sess.steps_per_frame = validate_value(SPEED, n)
+                sess.steps_per_frame = validate_value(SPEED, steps_per_frame)
 
         def pause_fn(sess: LabSession | None) -> Any:
             if sess is not None:
