@@ -14,6 +14,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from playground.errors import PlaygroundError  # noqa: E402
 from playground.registry import get_registry, plugin_dirs_from_env  # noqa: E402
 from playground.ui.app import build_app, launch  # noqa: E402
 
@@ -26,8 +27,11 @@ def main() -> None:
     p.add_argument("--allow-folders", action="append", default=[], metavar="ROOT",
                    help="let web visitors train on folder:PATH datasets under ROOT (repeatable; default: none)")
     a = p.parse_args()
-    launch(get_registry(plugin_dirs_from_env() + a.plugins_dir), port=a.port, share=a.share,
-           allow_folders=a.allow_folders)
+    try:
+        launch(get_registry(plugin_dirs_from_env() + a.plugins_dir), port=a.port, share=a.share,
+               allow_folders=a.allow_folders)
+    except PlaygroundError as exc:  # a start-up refusal (e.g. an unusable PLAYGROUND_HOME): the message, no traceback
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -59,30 +59,35 @@ def checkpoint_metadata(state: ModelState) -> dict[str, Any]:
             "checkpoint_id": uuid.uuid4().hex}
 
 
-def _write_atomic(path: Path, write: Any) -> Path:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+def _write_atomic(*files: tuple[Path, Any]) -> None:
+    """Write each ``(path, write)`` through a temporary file in its folder and fsync it; only when every one is
+    written are they renamed over their paths. A write that fails (a full disk: ENOSPC) leaves every old file as it
+    was, so a checkpoint is replaced whole or not at all (renames within a folder do not need space)."""
+    tmps = [(path, path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}") for path, _ in files]
     try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        for (_, write), (_, tmp) in zip(files, tmps, strict=True):
+            write(tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        for path, tmp in tmps:
+            os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for _, tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def save_checkpoint(state: ModelState, folder: str | Path, *, training_state: bool = True) -> Path:
-    """Write ``state`` into ``folder``, file by file, each atomically; files it does not own (a model card,
+    """Write ``state`` into ``folder``, all files or none (``_write_atomic``); files it does not own (a model card,
     sample grids, a preview) are kept. The training state carries the model file's checkpoint id, so a crash
-    between the two renames is detected on resume rather than resuming a mismatched pair."""
+    between the renames is detected on resume rather than resuming a mismatched pair."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = checkpoint_metadata(state)
     for k, v in state.stash.items():
         if not torch.is_tensor(v):
             raise PluginError(f"{state.family}: stash entry {k!r} is a {type(v).__name__}; the stash holds tensors.")
+    files: list[tuple[Path, Any]] = []
     if training_state:
         t_tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
         t_meta: dict[str, Any] = {"checkpoint_id": meta["checkpoint_id"]}
@@ -94,13 +99,14 @@ def save_checkpoint(state: ModelState, folder: str | Path, *, training_state: bo
         for name, opt in state.optimizers.items():
             _flatten_optimizer(f"optim.{name}", opt, t_tensors, t_meta)
         t_tensors.update({f"stash.{k}": v.detach().cpu().contiguous() for k, v in state.stash.items()})
-        _write_atomic(folder / TRAIN_FILE, lambda p: save_file(t_tensors, str(p), metadata={
-            "format": FORMAT, "playground": json.dumps(t_meta)}))
+        files.append((folder / TRAIN_FILE, lambda p: save_file(t_tensors, str(p), metadata={
+            "format": FORMAT, "playground": json.dumps(t_meta)})))
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.modules.state_dict().items()}
     tensors.update({f"stats.{k}": v.detach().cpu().contiguous() for k, v in state.stats.items()})
-    _write_atomic(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
-    _write_atomic(folder / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata={
-        "format": FORMAT, "playground": json.dumps(meta)}))
+    files.append((folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n")))
+    files.append((folder / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata={
+        "format": FORMAT, "playground": json.dumps(meta)})))
+    _write_atomic(*files)
     return folder
 
 

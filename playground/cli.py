@@ -55,7 +55,8 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from .engine import Trainer
     from .errors import WeightsError
     from .images import make_grid, tensor_to_pil
-    from .weights import claim_run_folder, reference_of, release_run_folder, resolve, resume_in_place
+    from .interrupts import exit_code, stop_on_signals
+    from .weights import check_home, claim_run_folder, reference_of, release_run_folder, resolve, resume_in_place
 
     reg = _registry(args)
     fam = reg.family(args.family)
@@ -71,6 +72,8 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     p.add_argument("--device", help="auto, cpu, cuda, mps")
     a = p.parse_args(rest)
     src = resolve(fam.name, a.resume) if a.resume else None
+    if not a.out:
+        check_home()
     if a.out:
         out = Path(a.out)
         if src is None and (out / MODEL_FILE).exists() and not a.overwrite:
@@ -86,10 +89,16 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
         loss = " ".join(f"{n}={v:.4f}" for n, v in last.items())
         print(f"[{pr.status}] step {pr.step}/{pr.total} {loss} ({pr.steps_per_s:.1f} steps/s)", flush=True)
 
+    def stop(signal_name: str) -> None:
+        print(f"\n{signal_name}: stopping after this step and writing a checkpoint (press Ctrl-C again to quit at "
+              "once without it).", file=sys.stderr, flush=True)
+        trainer.stop()
+
     try:
         trainer = Trainer(reg, fam.name, _values(a, fam.config), out_dir=out, resume=src, device=a.device,
                           on_progress=show)
-        pr = trainer.run()
+        with stop_on_signals(stop) as received:
+            pr = trainer.run()
         trainer.dist.close()
     finally:
         if out != src and not a.out:  # a folder claimed here goes back if the run wrote nothing (refused at start)
@@ -104,7 +113,10 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     how = (f"use it as --weights {ref}" if ref else
            f"to use it by name: playground import {fam.name} {out} --name NAME (then --weights import/NAME)")
     print(f"{pr.message} Checkpoint: {out} ({how})")
-    return 0
+    if pr.status == "stopped" and ref:
+        again = f"--resume {ref}" + ("" if ref.startswith("run/") else f" --out {out}")
+        print(f"Continue it with: playground train {fam.name} {again}")
+    return exit_code(received[0]) if received else 0
 
 
 def _image_values(values: dict[str, Any], cls: type) -> dict[str, Any]:

@@ -155,7 +155,14 @@ class Trainer:
     def save(self, state: ModelState, streams: dict[str, StreamData]) -> Path | None:
         path = None
         if self.dist.main:
-            path = save_trained(self.registry, self.family, state, streams, self.out_dir)
+            try:
+                path = save_trained(self.registry, self.family, state, streams, self.out_dir)
+            except OSError as exc:  # a full disk, a folder gone read-only: the files before this save are intact
+                p = self.progress
+                before = (f"the previous checkpoint (step {p.checkpoint_step}) is intact; free the space and resume it"
+                          if p.checkpoint else "no checkpoint of this run was written yet")
+                raise TrainingError(f"Could not write the checkpoint at step {state.step} into {self.out_dir}: "
+                                    f"{exc.strerror or exc} ({type(exc).__name__}); {before}.") from None
             self.progress.checkpoint, self.progress.checkpoint_step = str(path), state.step
         self.dist.barrier()
         return path
@@ -210,12 +217,13 @@ class Trainer:
         while state.step < cfg.steps:
             burst_over = state.step >= until or (seconds is not None and state.step > s0
                                                  and time.perf_counter() - t0 >= seconds)
-            if self._stop.is_set() or burst_over:
+            stopping = self.dist.any_(self._stop.is_set())
+            if stopping or burst_over:
                 self._flush(pending)
                 p.steps_per_s = (state.step - s0) / max(time.perf_counter() - t0, 1e-9)
                 self.save(state, streams)
                 p.status, p.message = (("stopped", f"Stopped at step {state.step}; checkpoint saved.")
-                                       if self._stop.is_set() else
+                                       if stopping else
                                        ("paused", f"Paused at step {state.step} (end of a burst); checkpoint saved."))
                 return
             micro = draw_step(streams, cfg, state.data_generator, rank=self.dist.rank, world=self.dist.world,

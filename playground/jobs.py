@@ -154,6 +154,18 @@ class TrainingJobs:
             job.trainer.stop()
         return job
 
+    def stop_all(self, timeout: float = 120.0) -> list[Job]:
+        """Stop every running job and wait (up to ``timeout`` s each) for the checkpoint its Stop writes: what a
+        server does when it is shut down. Returns the jobs it stopped."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.alive]
+        for job in jobs:
+            job.trainer.stop()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(timeout)
+        return jobs
+
     def get(self, family: str) -> Job | None:
         with self._lock:
             return self._jobs.get(family)

@@ -90,6 +90,15 @@ class Distributed:
         for t, part in zip(tensors, flat.split([t.numel() for t in tensors]), strict=True):
             t.copy_(part.view_as(t))
 
+    def any_(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any (one small all-reduce): a Stop that reached one
+        process (a signal, a page) ends the run at the same step everywhere."""
+        if self.world == 1:
+            return flag
+        from accelerate.utils import reduce
+
+        return bool(reduce(torch.tensor([float(flag)], device=self.device), reduction="sum").item() > 0)
+
     def barrier(self) -> None:
         if self._state is not None:
             self._state.wait_for_everyone()

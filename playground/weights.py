@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,20 @@ def shipped_dir() -> Path:
 
 def home_dir() -> Path:
     return Path(os.environ.get("PLAYGROUND_HOME", Path.home() / ".cache" / "playground"))
+
+
+def check_home() -> Path:
+    """The home folder (runs, imports, evaluators) exists or can be made, and takes files: checked when the app
+    or a training starts, so a bad PLAYGROUND_HOME is one clear error with its path, not a failure later."""
+    home = home_dir()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise WeightsError(f"The playground's home folder {home} is not usable ({exc.strerror or exc}): set "
+                           "PLAYGROUND_HOME to a folder you can write, or fix that one's permissions.") from None
+    return home
 
 
 def runs_dir(family: str) -> Path:

@@ -8,7 +8,9 @@ from typing import Any
 import gradio as gr
 
 from ..data import FolderAccess
+from ..interrupts import stop_on_signals
 from ..jobs import TrainingJobs
+from ..weights import check_home
 from .family_tab import FamilyTab
 from .overview_tab import build_overview_tab
 from .plugins_tab import build_plugins_tab
@@ -102,6 +104,21 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
 
 def launch(registry: Any, *, port: int | None = None, share: bool = False, allow_folders: list[str] | None = None,
            **kwargs: Any) -> Any:
+    check_home()  # a bad PLAYGROUND_HOME is a start-up error, not a failed first training
     demo = build_app(registry, FolderAccess.from_env(allow_folders or []))
     demo.queue(max_size=64)
-    return demo.launch(server_port=port, share=share, **LAUNCH_OPTIONS, **kwargs)
+
+    def shut_down(signal_name: str) -> None:  # Gradio closes its server on KeyboardInterrupt in the main thread
+        print(f"\n{signal_name}: closing the server; running trainings stop and write their checkpoints.", flush=True)
+        raise KeyboardInterrupt
+
+    if kwargs.get("prevent_thread_lock"):  # the caller keeps the thread (and the shutdown) for itself
+        return demo.launch(server_port=port, share=share, **LAUNCH_OPTIONS, **kwargs)
+    try:
+        with stop_on_signals(shut_down):
+            return demo.launch(server_port=port, share=share, **LAUNCH_OPTIONS, **kwargs)
+    finally:
+        for job in demo.jobs.stop_all():
+            p = job.progress
+            print(f"{job.family} {job.ref}: {p.message or p.status} Resume it from the Train tab (Resume from) or "
+                  f"with: playground train {job.family} --resume {job.ref}", flush=True)
