@@ -363,7 +363,7 @@ def cmd_hub(args: argparse.Namespace, rest: list[str]) -> int:
 
 def cmd_import(args: argparse.Namespace, rest: list[str]) -> int:
     from .checkpoint import MODEL_FILE
-    from .weights import import_file
+    from .models import import_file
 
     reg = _registry(args)
     fam = reg.family(args.family)

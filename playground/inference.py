@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .checkpoint import MODEL_FILE
 from .contracts import ModelState, Task, TaskResult
 from .data import DataSpec, ImageData, PointData, load_dataset
 from .devices import pick_device
 from .errors import DataError, InputError, PluginError
+from .models import load_model
 from .params import ImageInput, build_params, param, param_specs
-from .weights import ModelCache
+from .weights import resolve
+
+
+class ModelCache:
+    """Loaded models for inference, keyed by file identity, least recently used evicted."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple, ModelState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, registry: Any, family: str, ref: str, device: torch.device) -> ModelState:
+        folder = resolve(family, ref)
+        f = folder / MODEL_FILE
+        st = f.stat()
+        key = (family, str(f.resolve()), st.st_mtime_ns, st.st_size, str(device))
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        state = load_model(registry, folder, device=device, family=family)
+        with self._lock:
+            self._items[key] = state
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return state
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
 
 _cache = ModelCache()
 _device_lock = threading.Lock()  # one model call at a time per process: predictable memory, no contention

@@ -26,7 +26,8 @@ import torch
 
 from .checkpoint import read_metadata
 from .errors import PlaygroundError
-from .weights import home_dir, list_weights, shipped_dir
+from .paths import home_dir, shipped_dir
+from .weights import list_weights
 
 PROTOCOL_N = 1000
 PROTOCOL_SEED = 0

@@ -4,6 +4,8 @@ parent models a family is trained on top of. (``checkpoint`` only reads and writ
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import torch
 
 from .checkpoint import (
+    CONFIG_FILE,
     MODEL_FILE,
     TRAIN_FILE,
     model_file,
@@ -22,6 +25,7 @@ from .contracts import Batch, BuildInfo, DataInfo, ModelFamily, ModelState, Trai
 from .errors import WeightsError
 from .params import build_params
 from .streams import StreamData
+from .weights import MAX_IMPORT_BYTES, WeightsEntry, import_target, list_weights, resolve
 
 _sha_cache: dict[tuple, str] = {}
 _sha_lock = threading.Lock()
@@ -50,8 +54,6 @@ def load_parents(registry: Any, family: ModelFamily, cfg: TrainConfig, device: t
 
     ``expected`` (from a child's checkpoint) must match: a parent that is missing or whose weights changed since
     the child was trained is a clear error, never a silent mismatch."""
-    from .weights import resolve
-
     parents, records = {}, {}
     for p in family.parents:
         ref = str(getattr(cfg, p.field, "") or "")
@@ -166,3 +168,26 @@ def untrained_like(registry: Any, state: ModelState) -> ModelState:
     """A freshly initialised model with the same config, data description and parents as ``state``."""
     return new_state(registry, registry.family(state.family), state.config, dict(state.info.streams),
                      dict(state.streams), state.device, parents=state.parents, parent_records=state.parent_records)
+
+
+def import_file(registry: Any, family: str, file: str | Path | None, name: str | None = None, *,
+                overwrite: bool = False) -> WeightsEntry:
+    """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports. The typed name is
+    checked first, so it is refused clearly even before a file is chosen."""
+    src = Path(file or "")
+    dest = import_target(family, name, src.stem or "import", overwrite=overwrite)
+    if not file:
+        raise WeightsError("Choose a .safetensors file to import first.")
+    if not src.is_file():
+        raise WeightsError(f"{src.name}: no such file to import.")
+    if src.stat().st_size > MAX_IMPORT_BYTES:
+        raise WeightsError(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB is over the "
+                           f"{MAX_IMPORT_BYTES // 10**6} MB limit.")
+    load_model(registry, src, family=family)  # raises a WeightsError that names the mismatch
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest / MODEL_FILE)
+    meta = read_metadata(dest)
+
+    (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (dest / "README.md").unlink(missing_ok=True)  # a replaced import's card described the old file
+    return next(e for e in list_weights(family) if e.path == dest)

@@ -8,34 +8,21 @@ cards, Hub, lab, CLI), and it refuses anything that would leave those three fold
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
-import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .checkpoint import CONFIG_FILE, MODEL_FILE, module_tensors, read_metadata
-from .contracts import ModelState
+from .checkpoint import MODEL_FILE, module_tensors, read_metadata
 from .errors import WeightsError
+from .paths import home_dir, imports_dir, runs_dir, shipped_dir
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
-
-
-def shipped_dir() -> Path:
-    return Path(os.environ.get("PLAYGROUND_WEIGHTS_DIR", SHIPPED_DIR))
-
-
-def home_dir() -> Path:
-    return Path(os.environ.get("PLAYGROUND_HOME", Path.home() / ".cache" / "playground"))
 
 
 def check_home() -> Path:
@@ -51,13 +38,6 @@ def check_home() -> Path:
                            "PLAYGROUND_HOME to a folder you can write, or fix that one's permissions.") from None
     return home
 
-
-def runs_dir(family: str) -> Path:
-    return home_dir() / "runs" / family
-
-
-def imports_dir(family: str) -> Path:
-    return home_dir() / "imports" / family
 
 
 @dataclass(frozen=True)
@@ -232,62 +212,6 @@ def import_target(family: str, name: str | None, default: str, *, overwrite: boo
         raise WeightsError(f"import/{name} already exists for {family!r}. Give the import another name, or ask to "
                            "replace it (the Replace box; --overwrite in the CLI).")
     return dest
-
-
-def import_file(registry: Any, family: str, file: str | Path | None, name: str | None = None, *,
-                overwrite: bool = False) -> WeightsEntry:
-    """Validate an uploaded ``model.safetensors`` (by loading it) and keep a copy under imports. The typed name is
-    checked first, so it is refused clearly even before a file is chosen."""
-    src = Path(file or "")
-    dest = import_target(family, name, src.stem or "import", overwrite=overwrite)
-    if not file:
-        raise WeightsError("Choose a .safetensors file to import first.")
-    if not src.is_file():
-        raise WeightsError(f"{src.name}: no such file to import.")
-    if src.stat().st_size > MAX_IMPORT_BYTES:
-        raise WeightsError(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB is over the "
-                           f"{MAX_IMPORT_BYTES // 10**6} MB limit.")
-    from .models import load_model
-
-    load_model(registry, src, family=family)  # raises a WeightsError that names the mismatch
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest / MODEL_FILE)
-    meta = read_metadata(dest)
-
-    (dest / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    (dest / "README.md").unlink(missing_ok=True)  # a replaced import's card described the old file
-    return next(e for e in list_weights(family) if e.path == dest)
-
-
-class ModelCache:
-    """Loaded models for inference, keyed by file identity, least recently used evicted."""
-
-    def __init__(self, capacity: int = 8) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[tuple, ModelState] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, registry: Any, family: str, ref: str, device: torch.device) -> ModelState:
-        folder = resolve(family, ref)
-        f = folder / MODEL_FILE
-        st = f.stat()
-        key = (family, str(f.resolve()), st.st_mtime_ns, st.st_size, str(device))
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        from .models import load_model
-
-        state = load_model(registry, folder, device=device, family=family)
-        with self._lock:
-            self._items[key] = state
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return state
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 def fitted_tensors(family: str, ref: str) -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import playground as pg
-from playground import memory, weights
+from playground import memory, models, weights
 from playground.checkpoint import FORMAT, MODEL_FILE, read_metadata, read_tensors
 from playground.cli import main
 from playground.data import FolderAccess
@@ -140,21 +140,21 @@ def _broken_copy(tmp_path, name, change):
 def test_import_refuses_broken_metadata_by_name(registry, home, tmp_path, name, change, match):
     path = _broken_copy(tmp_path, name, change)
     with pytest.raises(pg.WeightsError, match=f"{name}: a playground checkpoint with broken metadata .*{match}"):
-        weights.import_file(registry, "autoencoder", path)
+        models.import_file(registry, "autoencoder", path)
     assert not (home / "imports" / "autoencoder" / path.stem).exists()
 
 
 def test_import_never_replaces_silently(registry, home, tmp_path):
     src = weights.resolve("autoencoder", "digits") / MODEL_FILE
-    first = weights.import_file(registry, "autoencoder", src, "mine")
+    first = models.import_file(registry, "autoencoder", src, "mine")
     other = weights.resolve("autoencoder", "digits-holdout-9") / MODEL_FILE
     with pytest.raises(pg.WeightsError, match="import/mine already exists.*another name.*replace"):
-        weights.import_file(registry, "autoencoder", other, "mine")
+        models.import_file(registry, "autoencoder", other, "mine")
     assert (first.path / MODEL_FILE).read_bytes() == src.read_bytes()
-    weights.import_file(registry, "autoencoder", other, "mine", overwrite=True)
+    models.import_file(registry, "autoencoder", other, "mine", overwrite=True)
     assert (first.path / MODEL_FILE).read_bytes() == other.read_bytes()
     with pytest.raises(pg.WeightsError, match="Name for the import '../x' is not usable"):
-        weights.import_file(registry, "autoencoder", src, "../x")
+        models.import_file(registry, "autoencoder", src, "../x")
 
 
 # -- 5. one validator: integers are whole, finite and in range -----------------------------------------------------

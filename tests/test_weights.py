@@ -10,8 +10,9 @@ import playground as pg
 from playground.checkpoint import MODEL_FILE, read_metadata, save_checkpoint
 from playground.engine import Trainer
 from playground.hub import pull
-from playground.models import load_model
-from playground.weights import SHIPPED_DIR, import_file, list_weights, resolve
+from playground.models import import_file, load_model
+from playground.paths import SHIPPED_DIR
+from playground.weights import list_weights, resolve
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..paths import points_dir
 from .core import DataSpec, PointData, split_indices
 from .points_csv import MAX_POINTS, MIN_POINTS, read_points
 
@@ -30,9 +31,7 @@ INK = 0.5  # a pixel darker than this (0 black … 1 white), and not transparent
 
 
 def store_dir() -> Path:
-    from ..weights import home_dir  # the user's playground folder (weights imports more than data may at load)
-
-    return home_dir() / "points"
+    return points_dir()
 
 
 def _check(points: torch.Tensor, what: str) -> torch.Tensor:

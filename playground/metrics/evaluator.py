@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data import DataSpec, ImageData, load_dataset
 from ..errors import DataError, WeightsError
-from ..weights import home_dir, shipped_dir
+from ..paths import home_dir, shipped_dir
 
 ARCH = "test_resnet"  # timm; 0.37 M parameters, 96 features: d ≤ 128 keeps FID's small-n bias low
 FORMAT = "playground-evaluator/1"

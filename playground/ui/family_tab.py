@@ -16,8 +16,9 @@ from ..errors import WeightsError
 from ..images import make_grid, tensor_to_pil
 from ..inference import QualityInputs
 from ..jobs import Job, TrainingJobs
+from ..models import import_file
 from ..params import ImageInput, ParamSpec, param, param_specs, settable_specs, validate_value
-from ..weights import import_file, list_weights, resolve
+from ..weights import list_weights, resolve
 from . import loss_chart
 from .common import GPU, api_parameters, checked_ref, user_errors, weight_refs, weights_dropdown
 from .examples import example_files

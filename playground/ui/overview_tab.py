@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from .. import leaderboard as lb
-from ..weights import shipped_dir
+from ..paths import shipped_dir
 
 INTRO = """**What the playground's shipped models do, side by side.** Each grid is a sample drawn from the weights
 that ship with the app (seed 0). The tables score every model on one protocol per kind of data: image models
