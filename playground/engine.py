@@ -201,6 +201,10 @@ class Trainer:
                            f"(fixed when it started, so a resume continues it exactly): steps {cfg.lr_horizon + 1}–"
                            f"{cfg.steps} train at learning rate 0. Start a new run for a longer schedule.")
         state = self.state = self._init_state(streams)
+        if self.dist.world > 1 and not state.optimizers:  # refused, not silently trained apart
+            raise TrainingError(f"{fam.title} updates its own state without an optimiser, and such updates are not "
+                                f"averaged across processes: train it in one process (without accelerate launch or "
+                                f"torchrun; it was started in {self.dist.world}).")
         if self.channels_last:  # faster convolutions on CPU (oneDNN) and on tensor cores
             state.modules.to(memory_format=torch.channels_last)
         if state.step >= cfg.steps:
