@@ -1,5 +1,10 @@
-"""Training jobs for the app: one at a time per process, polled by the page, so a run survives page reloads and
-closed tabs; Stop is cooperative (the loop checks a flag each step).
+"""Training jobs for the app, polled by the page, so a run survives page reloads and closed tabs; Stop is
+cooperative (the loop checks a flag each step).
+
+Runs belong to who started them: each job records its owner (a visitor's browser, or an API client's session;
+see ``ui.family_tab``), only the owner may stop it, and others see it read-only. One run per family at a time,
+and at most ``max_jobs`` runs in all (``PLAYGROUND_MAX_JOBS``, default 1: a laptop's or a free Space's CPU);
+beyond that a start is refused with what is training and whose it is — never a silent wait.
 
 Two ways to run one: a background thread (a laptop, a GPU server, a CPU Space), or **bursts** (a ZeroGPU Space,
 where only a ``spaces.GPU`` call sees the GPU and a background thread may not use it): the Train button's handler
@@ -9,6 +14,7 @@ can be resumed)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ class Job:
     trainer: Trainer
     values: dict[str, Any] = field(default_factory=dict)  # what the run was started with (bursts restart from it)
     resumed: bool = False  # the folder already held a checkpoint when the job started
+    owner: str = ""  # who started it (a visitor's id; "" = this machine's user: the CLI, a notebook)
     thread: threading.Thread | None = field(default=None, init=False)
     bursting: bool = field(default=False, init=False)
     error: str = ""
@@ -63,28 +70,41 @@ class TrainingJobs:
     """``bursts``: train in bounded calls of ``burst`` (default: on a ZeroGPU Space) instead of a thread."""
 
     def __init__(self, registry: Any, *, bursts: bool = ON_ZEROGPU, burst: Callable[..., Progress] | None = None,
-                 burst_seconds: float = zerogpu.BURST_SECONDS) -> None:
+                 burst_seconds: float = zerogpu.BURST_SECONDS, max_jobs: int | None = None) -> None:
         self.registry = registry
         self.bursts = bursts
         self._burst = burst or zerogpu.train_burst_on_gpu
         self.burst_seconds = burst_seconds
         self._key = zerogpu.register(registry)
+        self.max_jobs = max(1, max_jobs if max_jobs is not None else int(os.environ.get("PLAYGROUND_MAX_JOBS", "1")))
         self._jobs: dict[str, Job] = {}  # latest job per family
         self._lock = threading.Lock()
 
-    def _busy(self) -> Job | None:
-        return next((j for j in self._jobs.values() if j.alive), None)
+    def _alive(self) -> list[Job]:
+        return [j for j in self._jobs.values() if j.alive]
 
     def running(self) -> Job | None:
         with self._lock:
-            return self._busy()
+            return next(iter(self._alive()), None)
 
-    def start(self, family: str, values: dict[str, Any], resume: str | None = None) -> Job:
+    @staticmethod
+    def describe(job: Job, owner: str) -> str:
+        """A job as ``owner`` may see it: theirs in full, another visitor's without its settings."""
+        whose = "your" if job.owner == owner else "another visitor's"
+        return f"{whose} {job.family} run {job.ref}, step {job.progress.step:,}/{job.progress.total:,}"
+
+    def start(self, family: str, values: dict[str, Any], resume: str | None = None, owner: str = "") -> Job:
         with self._lock:
-            busy = self._busy()
-            if busy is not None:
-                raise TrainingError(f"A {busy.family} run ({busy.ref}) is training (step {busy.progress.step}/"
-                                    f"{busy.progress.total}); stop it first. One training job runs at a time.")
+            alive = self._alive()
+            same = next((j for j in alive if j.family == family), None)
+            if same is not None:
+                raise TrainingError(f"{family} is already training ({self.describe(same, owner)}): one run per "
+                                    "family at a time" + ("; stop it first." if same.owner == owner else
+                                                          "; try again when it ends (only its owner can stop it)."))
+            if len(alive) >= self.max_jobs:
+                raise TrainingError(f"This server trains {self.max_jobs} run(s) at a time, and "
+                                    f"{'; '.join(self.describe(j, owner) for j in alive)} is training. Try again "
+                                    "when it ends (the operator sets the limit: PLAYGROUND_MAX_JOBS).")
             if resume:
                 src = resume_in_place(family, resume)
                 name, out = Path(src).name, src
@@ -97,7 +117,7 @@ class TrainingJobs:
                 if not resume:
                     release_run_folder(out)
                 raise
-            job = Job(family, name, trainer, dict(values), resumed=bool(resume))
+            job = Job(family, name, trainer, dict(values), resumed=bool(resume), owner=owner)
             self._jobs[family] = job
             if self.bursts:
                 job.bursting = True  # busy from now on; ``drive`` (the caller's handler) runs the bursts
@@ -147,10 +167,14 @@ class TrainingJobs:
             job.error = f"{type(exc).__name__}: {exc}"
             job.progress.status, job.progress.message = "failed", job.error
 
-    def stop(self, family: str) -> Job | None:
+    def stop(self, family: str, owner: str = "") -> Job | None:
+        """Stop ``family``'s running job, if ``owner`` started it (another visitor's is refused with a message)."""
         with self._lock:
             job = self._jobs.get(family)
         if job is not None and job.alive:
+            if job.owner != owner:
+                raise TrainingError(f"This is {self.describe(job, owner)}: only the visitor who started it can stop "
+                                    "it.")
             job.trainer.stop()
         return job
 

@@ -186,7 +186,7 @@ def test_train_in_background_then_use_the_run(server):
     msg = client.predict("digits", "(new run)", *_train_args(), api_name="/autoencoder_train_start")
     assert msg.startswith("Started run/")
     run = msg.split()[1].rstrip(".")
-    with pytest.raises(AppError, match="one training job runs at a time|One training job runs at a time"):
+    with pytest.raises(AppError, match="one run per family at a time; stop it first"):
         client.predict("digits", "(new run)", *_train_args(), api_name="/autoencoder_train_start")
     st = wait_status(client, lambda s: s["status"] in ("finished", "failed"))
     assert st["status"] == "finished" and st["step"] == 40 and st["losses"]
@@ -201,6 +201,34 @@ def test_stop_a_running_job(server):
     client.predict(api_name="/autoencoder_train_stop")
     st = wait_status(client, lambda s: s["status"] in ("stopped", "failed"))
     assert st["status"] == "stopped" and 0 < st["step"] < 100000 and st["checkpoint_step"] == st["step"]
+
+
+def test_a_run_belongs_to_the_visitor_who_started_it(server):
+    """Two visitors on one server (two API sessions): B sees A's run read-only, cannot stop it, and cannot start
+    another beyond the server's limit (told what trains and whose it is); A stops it. A browser's token (kept in its
+    localStorage) makes its runs its own across reloads and tabs: the same token from another session may stop."""
+    client, _, _ = server
+    url = client.src
+    other = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    client.predict("digits", "(new run)", *_train_args(steps=100000, log_every=5), api_name="/autoencoder_train_start")
+    wait_status(client, lambda s: s["status"] == "running" and s["step"] > 0)
+    seen = other.predict(api_name="/autoencoder_train_status")
+    assert seen["owner"] == "another visitor" and "losses" not in seen and "message" not in seen
+    with pytest.raises(AppError, match="another visitor's autoencoder run run/.*only the visitor who started it"):
+        other.predict(api_name="/autoencoder_train_stop")
+    with pytest.raises(AppError, match="trains 1 run\\(s\\) at a time, and another visitor's autoencoder run"):
+        other.predict(api_name="/gan_train_start")  # the form's defaults
+    assert client.predict(api_name="/autoencoder_train_status")["status"] == "running"  # untouched
+    client.predict(api_name="/autoencoder_train_stop")
+    assert wait_status(client, lambda s: s["status"] in ("stopped", "failed"))["status"] == "stopped"
+    # A browser's token: started by one session, stopped by another that holds the same token (a reload).
+    client.predict("digits", "(new run)", *_train_args(steps=100000, log_every=5), visitor="token-of-one-browser",
+                   api_name="/autoencoder_train_start")
+    wait_status(client, lambda s: s["status"] == "running" and s["step"] > 0)
+    with pytest.raises(AppError, match="only the visitor who started it"):
+        client.predict(api_name="/autoencoder_train_stop")  # this session without the token is someone else
+    other.predict("token-of-one-browser", api_name="/autoencoder_train_stop")
+    assert wait_status(client, lambda s: s["status"] in ("stopped", "failed"))["status"] == "stopped"
 
 
 def test_import_weights_through_the_api(server):

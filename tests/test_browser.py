@@ -19,10 +19,13 @@ if not shutil.which(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 
 
+SERVER: dict = {}  # the app the url fixture serves, for tests that look at its jobs from the inside
+
+
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     os.environ["PLAYGROUND_HOME"] = str(tmp_path_factory.mktemp("home"))
-    demo = build_app(Registry())
+    demo = SERVER["demo"] = build_app(Registry())
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
     yield url
@@ -223,12 +226,14 @@ def test_vqvae_codebook_health_is_live_and_shows_the_collapse_without_restarts(u
         time.sleep(0.2)
     page.screenshot(path=str(tmp_path / "vqvae-train.png"), full_page=True)
     status = Client(url, verbose=False).predict(api_name="/vqvae_train_status")
+    assert status["owner"] == "another visitor" and "losses" not in status  # the page's run is not the API's
+    losses = list(SERVER["demo"].jobs.get("vqvae").progress.losses)
     page.locator("#vqvae-train-stop").click()
     page.locator("#vqvae-train-status").get_by_text("stopped").wait_for(timeout=30_000)
     assert len(seen) >= 3, len(seen)
-    dead = [v for _, name, v in status["losses"] if name == "dead codes"]
-    restarted = [v for _, name, v in status["losses"] if name == "restarted codes"]
-    assert dead and dead[-1] > 256 and max(restarted) == 0, status["losses"]  # collapse, and nothing revived
+    dead = [v for _, name, v in losses if name == "dead codes"]
+    restarted = [v for _, name, v in losses if name == "restarted codes"]
+    assert dead and dead[-1] > 256 and max(restarted) == 0, losses  # collapse, and nothing revived
     page.close()
 
 

@@ -167,3 +167,22 @@ def test_an_unusable_home_is_a_start_up_error_with_its_path(registry, tmp_path, 
     assert main(["train", "autoencoder", "--steps", "2"]) == 2
     err = capsys.readouterr().err
     assert f"home folder {not_a_folder} is not usable" in err and "Traceback" not in err
+
+
+def test_runs_have_owners_and_the_server_a_limit(registry, home):
+    """Up to max_jobs runs of different families at once, one per family; beyond, a refusal naming what trains and
+    whose; only a run's owner may stop it."""
+    jobs = TrainingJobs(registry, bursts=False, max_jobs=2)
+    a = jobs.start("autoencoder", {**SMALL_AE, "steps": 100_000}, owner="browser:a")
+    b = jobs.start("gan2d", {"steps": 100_000}, owner="session:b")
+    with pytest.raises(pg.TrainingError, match="gan2d is already training \\(your gan2d run"):
+        jobs.start("gan2d", {"steps": 10}, owner="session:b")
+    with pytest.raises(pg.TrainingError, match="trains 2 run\\(s\\) at a time, and another visitor's autoencoder"):
+        jobs.start("gmm", {"steps": 10}, owner="session:c")
+    with pytest.raises(pg.TrainingError, match="another visitor's autoencoder run .* only the visitor who started"):
+        jobs.stop("autoencoder", "session:b")
+    assert a.alive and b.alive
+    assert jobs.stop("autoencoder", "browser:a") is a and jobs.stop("gan2d", "session:b") is b
+    a.thread.join(60)
+    b.thread.join(60)
+    assert a.progress.status == b.progress.status == "stopped"

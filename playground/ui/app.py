@@ -14,6 +14,7 @@ from ..weights import check_home
 from .family_tab import FamilyTab
 from .overview_tab import build_overview_tab
 from .plugins_tab import build_plugins_tab
+from .visitor import remember, visitor_state
 
 CSS = """
 #plugins-failures pre { max-height: 320px; overflow: auto; font-size: 12px; }
@@ -56,6 +57,8 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
     with gr.Blocks(title="Generative Model Playground", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# Generative Model Playground\nGenerate with, train, evaluate and share generative models. "
                     "Every action here is also an API endpoint and a `playground` CLI command.")
+        visitor = visitor_state()  # who this browser is (its runs are its own); made on the first load
+        demo.load(remember, visitor, visitor, api_visibility="private", show_progress="hidden")
         tab_ids = ["overview", *registry.families, "plugins"]
         top_tabs: dict[str, gr.Tab] = {}
         polls: dict[str, gr.Timer] = {}  # each family's Train status poll
@@ -72,7 +75,7 @@ def build_app(registry: Any, folders: FolderAccess | None = None) -> gr.Blocks:
                 with gr.Tab(fam.title, id=fam.name) as tab:
                     try:
                         with registry.guard(fam.name, "ui"):
-                            panel = FamilyTab(registry, fam, jobs, folders)
+                            panel = FamilyTab(registry, fam, jobs, folders, visitor)
                             panel.build(tab)
                         if panel.poll_timer is not None:
                             polls[fam.name] = panel.poll_timer

@@ -55,13 +55,22 @@ def user_errors(fn: Any) -> Any:
     return wrapper
 
 
-def api_parameters(fn: Any, names: list[str]) -> Any:
+def api_parameters(fn: Any, names: list[str], optional: dict[str, Any] | None = None, *,
+                   request: bool = False) -> Any:
     """Give a handler that takes ``*values`` named positional parameters, so the API (``view_api``, the clients)
-    calls them by the inputs' names instead of ``param_1…``. Keyword parameters Gradio fills in (progress) stay."""
+    calls them by the inputs' names instead of ``param_1…``; ``optional`` names the last ones a client may leave out
+    (with their defaults). ``request``: Gradio also passes the caller's ``gr.Request``, as the last of ``values``
+    (Gradio fills in only positional special arguments). Keyword parameters Gradio fills in (progress) stay."""
     sig = inspect.signature(fn)
     kept = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY or
             (p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_POSITIONAL)]
     named = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    named += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+              for n, v in (optional or {}).items()]
+    if request:
+        named.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                       annotation=gr.Request))
+        fn.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
     fn.__signature__ = sig.replace(parameters=named + kept)
     return fn
 

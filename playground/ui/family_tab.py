@@ -24,6 +24,7 @@ from .common import GPU, api_parameters, checked_ref, user_errors, weight_refs, 
 from .examples import example_files
 from .lab_tab import LabPanel
 from .quality import quality_outputs
+from .visitor import visitor_id, visitor_state
 from .widgets import (
     animation_file,
     build_inputs,
@@ -50,8 +51,9 @@ REPLACE = param_specs(ImportOptions)[0]
 
 class FamilyTab:
     def __init__(self, registry: Any, family: ModelFamily, jobs: TrainingJobs,
-                 folders: FolderAccess | None = None) -> None:
+                 folders: FolderAccess | None = None, visitor: gr.BrowserState | None = None) -> None:
         self.registry, self.family, self.jobs = registry, family, jobs
+        self.visitor = visitor  # the page's visitor token (ui.visitor); made in the tab when none is given
         self.gpu_key = zerogpu.register(registry)  # GPU work goes through zerogpu (a no-op wrapper off ZeroGPU)
         self.folders = folders if folders is not None else FolderAccess()
         self.name = family.name
@@ -198,8 +200,9 @@ class FamilyTab:
 
         n_streams = len(pickers)
 
-        def start_job(*vals: Any) -> Job:
-            datasets, resume_ref, rest = vals[:n_streams], vals[n_streams], vals[n_streams + 1:]
+        def start_job(*vals: Any, request: gr.Request | None = None) -> Job:
+            datasets, resume_ref, rest, token = vals[:n_streams], vals[n_streams], vals[n_streams + 1:-1], vals[-1]
+            owner = visitor_id(token, request)
             values = {**dict(zip(fields, datasets, strict=True)),
                       **{s.name: v for s, v in zip(ordered, rest, strict=True)}}
             values = self._checked(values, list(every.values()), streams)
@@ -208,48 +211,57 @@ class FamilyTab:
                     values[p.field] = checked_ref(p.family, values[p.field])
             if resume_ref and resume_ref != "(new run)":
                 keep = {k: values[k] for k in self.family.config.resumable if k in values}
-                job = self.jobs.start(self.name, keep, resume=resume_ref)
+                job = self.jobs.start(self.name, keep, resume=resume_ref, owner=owner)
             else:
-                job = self.jobs.start(self.name, values)
+                job = self.jobs.start(self.name, values, owner=owner)
             return job
 
         if self.jobs.bursts:
             @user_errors
             def start_fn(*vals: Any) -> Iterator[str]:
-                job = start_job(*vals)
+                job = start_job(*vals[:-1], request=vals[-1])  # the last value is the caller's request
                 yield f"Started {job.ref}: training in GPU bursts of up to {self.jobs.burst_seconds:.0f} s."
                 for p in self.jobs.drive(job):
                     yield f"{job.ref} · {p.status} · step {p.step}/{p.total}"
         else:
             @user_errors
             def start_fn(*vals: Any) -> str:
-                return f"Started {start_job(*vals).ref}."
+                return f"Started {start_job(*vals[:-1], request=vals[-1]).ref}."  # the last: the caller's request
 
-        def stop_fn() -> str:
-            job = self.jobs.stop(self.name)
+        @user_errors
+        def stop_fn(token: str | None = None, request: gr.Request = None) -> str:
+            job = self.jobs.stop(self.name, visitor_id(token, request))  # another visitor's run: refused
             if job is None or not job.alive:
                 return "Nothing is training."
             return "Stopping after this burst…" if self.jobs.bursts else "Stopping…"
 
-        def status_fn() -> tuple:
-            return self._status()
+        def status_fn(token: str | None = None, request: gr.Request = None) -> tuple:
+            return self._status(visitor_id(token, request))
 
+        if self.visitor is None:
+            self.visitor = visitor_state()
         start_fn.__name__ = f"{self.name}_train_start"
-        api_parameters(start_fn, [*fields, "resume", *(s.name for s in ordered)])
-        start.click(start_fn, [*pickers, resume, *comps], [status], api_name=f"{self.name}_train_start")
-        stop.click(stop_fn, None, [status], api_name=f"{self.name}_train_stop")
+        # visitor: the page sends its browser's token; an API client may leave it out (its session is then the owner)
+        api_parameters(start_fn, [*fields, "resume", *(s.name for s in ordered)], optional={"visitor": None},
+                       request=True)
+        start.click(start_fn, [*pickers, resume, *comps, self.visitor], [status],
+                    api_name=f"{self.name}_train_start")
+        stop.click(stop_fn, [self.visitor], [status], api_name=f"{self.name}_train_stop")
         timer = self.poll_timer = gr.Timer(POLL_SECONDS, active=False)
-        timer.tick(status_fn, None, [status, curve, preview], show_progress="hidden", api_visibility="private",
-                   concurrency_limit=None)
+        timer.tick(status_fn, [self.visitor], [status, curve, preview], show_progress="hidden",
+                   api_visibility="private", concurrency_limit=None)
         gr.api(self._status_json, api_name=f"{self.name}_train_status", concurrency_limit=None)
 
-    def _status(self) -> tuple:
+    def _status(self, viewer: str = "") -> tuple:
         job = self.jobs.get(self.name)
         if job is None:
             busy = self.jobs.running()
-            note = f"A {busy.family} run is training; one job runs at a time." if busy else "No training run yet."
+            note = (f"Training now: {self.jobs.describe(busy, viewer)}." if busy else "No training run yet.")
             return note, gr.skip(), gr.skip()
         p = job.progress
+        if job.owner != viewer:  # another visitor's run: its progress, read-only, and nothing of its settings
+            return (f"**{self.jobs.describe(job, viewer)}** · {p.status} (read-only: only its owner can stop it)",
+                    gr.skip(), gr.skip())
         frac = p.step / max(p.total, 1)
         bar = "█" * int(frac * 20) + "░" * (20 - int(frac * 20))
         eta = (p.total - p.step) / p.steps_per_s if p.steps_per_s > 0 and not p.done else 0
@@ -271,13 +283,18 @@ class FamilyTab:
             img = tensor_to_pil(make_grid(p.preview, nrow=min(8, n)), scale=2 if side < 128 else 1)
         return "  \n".join(lines), frame if frame is not None else gr.skip(), img if img is not None else gr.skip()
 
-    def _status_json(self) -> dict:
+    def _status_json(self, request: gr.Request) -> dict:
+        """The API's view of this family's run: in full for the client that started it (its session), the
+        progress alone for anyone else."""
         job = self.jobs.get(self.name)
         if job is None:
             return {"status": "idle"}
         p = job.progress
-        return {"run": job.ref, "status": p.status, "step": p.step, "total": p.total, "message": p.message,
-                "notes": p.notes, "checkpoint_step": p.checkpoint_step, "losses": p.losses[-20:]}
+        brief = {"run": job.ref, "status": p.status, "step": p.step, "total": p.total}
+        if job.owner != visitor_id(None, request):
+            return {**brief, "owner": "another visitor"}
+        return {**brief, "owner": "you", "message": p.message, "notes": p.notes, "checkpoint_step": p.checkpoint_step,
+                "losses": p.losses[-20:]}
 
     def _evaluate_panel(self) -> None:
         fam = self.family
