@@ -196,20 +196,40 @@ def judge(attack: Attack, error: BaseException | None) -> Outcome:
 
 
 def run_battery(demo: Any, client: Any, files: dict[str, Path], image: Path,
-                after_silent: Any = None) -> list[Outcome]:
-    """Send every attack; ``after_silent(endpoint)`` undoes what an accepted one started (e.g. a training job)."""
-    outcomes = []
-    for attack, args in plan(demo, files, image):
-        try:
-            client.predict(*args, api_name=attack.endpoint)
-            error = None
-        except Exception as exc:  # noqa: BLE001 - every failure is a verdict
-            error = exc
-        out = judge(attack, error)
-        if out.verdict == "silent" and after_silent is not None:
-            after_silent(attack.endpoint)
-        outcomes.append(out)
-    return outcomes
+                after_silent: Any = None, workers: int = 4) -> list[Outcome]:
+    """Send every attack, the endpoints shared among ``workers`` clients of their own (the calls wait on the
+    network more than on the CPU); ``after_silent(endpoint)`` undoes what an accepted one started (e.g. a training
+    job). Outcomes come back in the plan's order."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    attacks = plan(demo, files, image)
+    by_endpoint: dict[str, list[int]] = {}
+    for i, (attack, _) in enumerate(attacks):
+        by_endpoint.setdefault(attack.endpoint, []).append(i)
+    outcomes: list[Outcome | None] = [None] * len(attacks)
+    local = threading.local()
+
+    def attack_endpoint(indices: list[int]) -> None:
+        if not hasattr(local, "client"):
+            local.client = Client(client.src, verbose=False, download_files=False, analytics_enabled=False)
+        for i in indices:
+            attack, args = attacks[i]
+            try:
+                local.client.predict(*args, api_name=attack.endpoint)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - every failure is a verdict
+                error = exc
+            out = judge(attack, error)
+            if out.verdict == "silent" and after_silent is not None:
+                after_silent(attack.endpoint)
+            outcomes[i] = out
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(attack_endpoint, by_endpoint.values()))
+    return [o for o in outcomes if o is not None]
 
 
 def summary(outcomes: list[Outcome]) -> str:
