@@ -14,7 +14,10 @@ Everything ``playground bench --family F`` measures (engine vs a plain loop, lat
   the API sends it, SVG as the page draws it), side-by-side updates/s in-process and through the API;
   ``--lab-sweep N`` every objective's coverage over N steps; ``--lab-browser SECONDS`` the page's visual updates/s
   in Debian's chromium;
-- ``--overview``: the Overview's open time (cached rows; page load → first table in chromium).
+- ``--overview``: the Overview's open time (cached rows; page load → first table in chromium);
+- ``--soak MINUTES``: 8 visitors of mixed traffic against one server (generate, a Lab stepping, a train/poll/stop
+  cycle, evaluations): RSS over time and its growth after a 5-minute warm-up, file descriptors, threads, folder
+  sizes, errors, p50/p95 per endpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .processes import bench_processes
 from .quality import bench_quality
 from .recipes import bench_recipes, parse_recipe
 from .server import bench_app, bench_concurrency
+from .soak import bench_soak
 
 
 def parser() -> Any:
@@ -60,6 +64,10 @@ def parser() -> Any:
                    "load → first table in chromium")
     p.add_argument("--overview-cold", action="store_true", help="--overview: also score every shipped model from "
                    "nothing (minutes)")
+    p.add_argument("--soak", type=float, default=0, metavar="MINUTES", help="also 8 visitors of mixed traffic "
+                   "for MINUTES against one server: what grows (RSS, fds, threads, folders), errors, latency")
+    p.add_argument("--soak-warmup", type=float, default=300, metavar="SECONDS", help="--soak: RSS growth is "
+                   "measured after this warm-up")
     p.add_argument("--recipe", action="append", default=[], metavar="NAME:KEY=VALUE,…",
                    help="a training recipe of --family to compare (repeat); e.g. --recipe plain:ema=0,augment=none")
     p.add_argument("--recipe-base", default="", metavar="KEY=VALUE,…", help="settings every --recipe shares")
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         results.update(bench_overview(reg, a.overview_cold))
     if a.concurrency:
         results.update(bench_concurrency(a.concurrency, 8, a.concurrency_endpoints))
+    if a.soak:
+        results.update(bench_soak(a.soak, warmup_s=a.soak_warmup))
     if a.quality_n:
         results.update(bench_quality(reg, a.quality_n))
     if not a.skip_app:

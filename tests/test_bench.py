@@ -52,7 +52,8 @@ def test_dev_bench_program_parses_every_option(monkeypatch):
     from benchmarks.__main__ import parser
 
     text = parser().format_help()
-    for flag in ("--recipe", "--lab-browser", "--overview", "--concurrency", "--processes", "--memory", "--tasks"):
+    for flag in ("--recipe", "--lab-browser", "--overview", "--concurrency", "--processes", "--memory", "--tasks",
+                 "--soak"):
         assert flag in text
     a = parser().parse_args(["--family", "gan2d", "--lab-browser", "15", "--recipe", "x:lr=0.001", "--skip-app"])
     assert a.lab_browser == 15 and a.recipe == ["x:lr=0.001"] and a.skip_app
