@@ -2,7 +2,7 @@
 cooperative (the loop checks a flag each step).
 
 Runs belong to who started them: each job records its owner (a visitor's browser, or an API client's session;
-see ``ui.family_tab``), only the owner may stop it, and others see it read-only. One run per family at a time,
+see ``ui.visitor``), only the owner may stop it, and others see it read-only. One run per family at a time,
 and at most ``max_jobs`` runs in all (``PLAYGROUND_MAX_JOBS``, default 1: a laptop's or a free Space's CPU);
 beyond that a start is refused with what is training and whose it is — never a silent wait.
 
@@ -182,7 +182,7 @@ class TrainingJobs:
         """Stop every running job and wait (up to ``timeout`` s each) for the checkpoint its Stop writes: what a
         server does when it is shut down. Returns the jobs it stopped."""
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.alive]
+            jobs = self._alive()
         for job in jobs:
             job.trainer.stop()
         for job in jobs:

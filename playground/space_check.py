@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import TRAIN_FILE  # optimiser and RNG state: resuming is for runs, never shipped
+
 # ZeroGPU's supported releases (hub-docs spaces-zerogpu.md, see shared/reference/gradio.md §2.3).
 ZEROGPU_PYTHON = ("3.10", "3.12")
 ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
@@ -27,7 +29,6 @@ TORCHVISION_FOR = {"2.8.0": "0.23.0", "2.9.1": "0.24.1", "2.10.0": "0.25.0", "2.
 MAX_FILE_MB = 10  # larger files need Git LFS/Xet to reach the Hub; shipped weights stay below it
 # All of weights/ together: every clone and Space upload carries it. ~57 MB shipped today (inference files only).
 WEIGHTS_BUDGET_MB = 60
-TRAIN_FILE = "training_state.safetensors"  # optimiser and RNG state: resuming is for runs, never for shipped weights
 NEEDED = ("torch", "torchvision", "spaces", "safetensors", "pluggy", "timm", "torchmetrics")
 
 
